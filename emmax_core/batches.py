@@ -1,0 +1,185 @@
+"""Batches for the three EMMA-X stages, drawn from the shipped corpus.
+
+Every batch is a :class:`Batch`: ``B`` sentences with the bookkeeping the trainer and its diagnostics need.
+Parallel batches hold ``P`` translation pairs laid out as in the reference implementation (rows ``0..P-1``
+are the pivot side, rows ``P..2P-1`` their translations, so the partner of row ``i`` is ``(i + P) mod 2P``).
+EM batches append ``M`` *unaligned* monolingual rows from the NON-PARALLEL languages (and the pivot): they
+carry no partner, and their ranks come only from the models. Unit ids travel with every row so the trainer
+can measure how often a pseudo-label is a true translation (the corpus is multi-way parallel) and run the
+ORACLE control; the labellers of the method itself never read them.
+
+What it leaves out on purpose: streaming from disk (the tiny corpus fits in memory) and a ``DataLoader``
+(batches are cheap to assemble; the sampler's RNG state is checkpointed instead, for exact resume).
+
+Taught in: notebooks/05_em_iterations.ipynb (design.md section 6).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from . import corpus
+
+
+@dataclass
+class Batch:
+    """One training batch of ``B`` sentences.
+
+    Attributes:
+        texts: ``B`` sentences.
+        unit_ids: ``(B,)`` long, integer id of each sentence's meaning (same id = translations).
+        lang_ids: ``(B,)`` long, integer id of each sentence's language.
+        partner: ``(B,)`` long, row index of the translation partner, ``-1`` for monolingual rows.
+        source: corpus source of the batch (``"udhr"``, ``"django"``, ...).
+    """
+
+    texts: list[str]
+    unit_ids: torch.Tensor
+    lang_ids: torch.Tensor
+    partner: torch.Tensor
+    source: str
+
+    @property
+    def num_pairs(self) -> int:
+        """Number of translation pairs ``P`` (the first ``2P`` rows)."""
+        return int((self.partner >= 0).sum().item()) // 2
+
+
+class CorpusSampler:
+    """Draws parallel and EM batches from the corpus with a checkpointable RNG.
+
+    Args:
+        parallel: pandas frame of pairs (``unit_id, source, lang, text, pivot_text``), PARALLEL languages only.
+        mono: pandas frame of unaligned sentences (``unit_id, source, lang, text``) from the NON-PARALLEL
+            languages and the pivot.
+        unit_index: mapping ``unit_id -> int`` shared with evaluation and queue bookkeeping.
+        lang_index: mapping ``lang -> int``.
+        pivot: pivot language code (``"eng"``).
+        seed: RNG seed.
+        udhr_batch_prob: probability that a batch is drawn from UDHR rather than from the catalogs.
+    """
+
+    def __init__(self, parallel, mono, unit_index, lang_index, pivot="eng", seed=0, udhr_batch_prob=0.2):
+        if len(parallel) == 0:
+            raise ValueError("parallel: no parallel pairs; check DataConfig.parallel_langs and sources.")
+        self.unit_index, self.lang_index, self.pivot = unit_index, lang_index, pivot
+        self.udhr_batch_prob = float(udhr_batch_prob)
+        self.rng = np.random.default_rng(seed)
+        self._par = {s: g.reset_index(drop=True) for s, g in parallel.groupby("source", sort=True)}
+        self._par_units = {s: np.array(sorted(g["unit_id"].unique())) for s, g in self._par.items()}
+        self._par_rows = {s: g.groupby("unit_id").indices for s, g in self._par.items()}
+        self._mono = {s: g.reset_index(drop=True) for s, g in mono.groupby("source", sort=True)}
+        self._mono_rows = {s: {lang: idx for lang, idx in g.groupby("lang").indices.items()}
+                           for s, g in self._mono.items()}
+
+    # -- source choice -------------------------------------------------------------------------
+    def _choose_source(self, need_mono: bool) -> str:
+        sources = [s for s in self._par if not need_mono or s in self._mono]
+        if not sources:
+            raise ValueError("No source has both parallel pairs and monolingual sentences; "
+                             "check DataConfig.sources and the language split.")
+        catalogs = [s for s in sources if s != "udhr"]
+        if "udhr" in sources and (not catalogs or self.rng.random() < self.udhr_batch_prob):
+            return "udhr"
+        sizes = np.array([len(self._par_units[s]) for s in catalogs], dtype=float)
+        return catalogs[self.rng.choice(len(catalogs), p=sizes / sizes.sum())]
+
+    # -- batches -------------------------------------------------------------------------------
+    def _pairs(self, source: str, num_pairs: int):
+        units = self._par_units[source]
+        chosen = self.rng.choice(units, size=min(num_pairs, len(units)), replace=False)
+        frame, rows = self._par[source], self._par_rows[source]
+        picks = [rows[u][self.rng.integers(len(rows[u]))] for u in chosen]
+        sub = frame.iloc[picks]
+        return list(sub["pivot_text"]), list(sub["text"]), list(sub["unit_id"]), list(sub["lang"])
+
+    def parallel_batch(self, num_pairs: int) -> Batch:
+        """A batch of ``num_pairs`` distinct meanings, each pivot sentence paired with one translation.
+
+        Returns:
+            :class:`Batch` with ``B = 2 * num_pairs`` rows, partner of ``i`` is ``(i + P) mod B``.
+        """
+        source = self._choose_source(need_mono=False)
+        piv, tgt, units, langs = self._pairs(source, num_pairs)
+        p = len(units)
+        partner = torch.cat([torch.arange(p, 2 * p), torch.arange(0, p)])
+        return Batch(
+            texts=piv + tgt,
+            unit_ids=torch.tensor([self.unit_index[u] for u in units * 2]),
+            lang_ids=torch.tensor([self.lang_index[self.pivot]] * p + [self.lang_index[g] for g in langs]),
+            partner=partner, source=source,
+        )
+
+    def em_batch(self, num_pairs: int, num_mono: int) -> Batch:
+        """A parallel batch plus ``num_mono`` unaligned sentences of the same source (design.md section 6).
+
+        The language of each monolingual row is uniform over the NON-PARALLEL languages and the pivot;
+        the sentence is a random unit of that language.
+
+        Returns:
+            :class:`Batch` with ``B = 2 * P + num_mono`` rows; monolingual rows have ``partner == -1``.
+        """
+        source = self._choose_source(need_mono=num_mono > 0)
+        piv, tgt, units, langs = self._pairs(source, num_pairs)
+        p = len(units)
+        texts, unit_ids = piv + tgt, units * 2
+        lang_codes = [self.pivot] * p + langs
+        if num_mono > 0:
+            frame, by_lang = self._mono[source], self._mono_rows[source]
+            choices = sorted(by_lang)
+            for g in self.rng.choice(len(choices), size=num_mono):
+                idx = by_lang[choices[g]]
+                row = frame.iloc[idx[self.rng.integers(len(idx))]]
+                texts.append(row["text"])
+                unit_ids.append(row["unit_id"])
+                lang_codes.append(row["lang"])
+        partner = torch.cat([torch.arange(p, 2 * p), torch.arange(0, p), torch.full((len(texts) - 2 * p,), -1)])
+        return Batch(
+            texts=texts,
+            unit_ids=torch.tensor([self.unit_index[u] for u in unit_ids]),
+            lang_ids=torch.tensor([self.lang_index[g] for g in lang_codes]),
+            partner=partner, source=source,
+        )
+
+    # -- checkpointing -------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """The RNG state, so a resumed run draws the same batches."""
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore the RNG state saved by :meth:`state_dict`."""
+        self.rng.bit_generator.state = state["rng"]
+
+
+def language_groups(data_cfg) -> tuple[list[str], list[str], list[str]]:
+    """(PARALLEL, NON-PARALLEL, UNSEEN) languages of a run: explicit lists win, else the default split + fold."""
+    split = corpus.default_language_split()
+    a, b = split["group_a"], split["group_b"]
+    non_par, unseen = (a, b) if data_cfg.fold == "A" else (b, a)
+    par = list(data_cfg.parallel_langs or split["parallel"])
+    non_par = list(data_cfg.non_parallel_langs if data_cfg.non_parallel_langs is not None else non_par)
+    unseen = list(data_cfg.unseen_langs if data_cfg.unseen_langs is not None else unseen)
+    return par, non_par, unseen
+
+
+def build_sampler(config) -> CorpusSampler:
+    """The batch sampler of a run: parallel pairs of PARALLEL languages, unaligned NON-PARALLEL + pivot text.
+
+    Leak-free runs (``data.leak_free``) drop every held-out unit from both pools.
+    """
+    d = config.data
+    par, non_par, _ = language_groups(d)
+    exclude = corpus.held_out_units() if d.leak_free else None
+    sources = list(d.sources) if d.sources else None
+    pairs = corpus.parallel_pairs(par, pivot=d.pivot, sources=sources, exclude_units=exclude).to_pandas()
+    mono_langs = sorted(set(non_par) | {d.pivot}) if non_par else []
+    mono = (corpus.monolingual_pool(mono_langs, sources=sources, exclude_units=exclude, seed=config.train.seed)
+            .to_pandas() if mono_langs else pairs.iloc[:0][["unit_id", "source", "lang", "text"]])
+    table = corpus.load_corpus()
+    unit_index = {u: i for i, u in enumerate(sorted(set(table["unit_id"])))}
+    lang_index = {g: i for i, g in enumerate(sorted(set(table["lang"])))}
+    return CorpusSampler(pairs, mono, unit_index, lang_index, pivot=d.pivot, seed=config.train.seed,
+                         udhr_batch_prob=d.udhr_batch_prob)

@@ -1,0 +1,325 @@
+"""`SentenceEncoder`: an HF backbone + pooling + optional projection + L2 norm, with ST-style `encode()`.
+
+e(x) = normalize(W_d pool(h(x)) + b_d), where pool is the masked mean of the last hidden states ("mean")
+or the reference's tanh pooler on `<s>` ("cls_pooler"), and W_d is the reference's extra dense layer
+(`projection=True`; emmax-algorithm.md section 3.1). An optional RoBERTa LM head shares the backbone for
+the MLM loss. `encode`, `similarity`, `save_pretrained` and `from_pretrained` follow sentence-transformers'
+conventions (ecosystem.md 4a, 4b) so the book's readers meet familiar behaviour.
+
+Left out on purpose: prompts, multi-process encoding, quantised outputs and `truncate_dim`.
+
+Taught in: notebooks/02_encoders_and_init.ipynb
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+from tqdm.auto import trange
+from transformers import AutoModel, PreTrainedModel, XLMRobertaConfig, XLMRobertaModel
+
+from .config import EncoderConfig
+from .tokenizer import get_tokenizer, load_pretrained
+
+logger = logging.getLogger(__name__)
+CONFIG_NAME = "emmax_config.json"
+HEADS_NAME = "emmax_heads.safetensors"
+POOLINGS = ("mean", "cls_pooler")
+
+
+class MLMHead(nn.Module):
+    """RoBERTa LM head (dense -> GELU -> LayerNorm -> vocabulary), decoder tied to the input embeddings.
+
+    Differences from the reference implementation: the reference's head is probably untied (spec 3.1);
+    tying saves vocab x H parameters (256M for xlm-roberta-large) and is RoBERTa's own choice.
+    """
+
+    def __init__(self, hidden_size: int, vocab_size: int, layer_norm_eps: float = 1e-5):
+        super().__init__()
+        self.dense = nn.Linear(hidden_size, hidden_size)
+        self.layer_norm = nn.LayerNorm(hidden_size, eps=layer_norm_eps)
+        self.bias = nn.Parameter(torch.zeros(vocab_size))
+
+    def forward(self, hidden_states: torch.Tensor, decoder_weight: torch.Tensor) -> torch.Tensor:
+        """Map `(batch, seq, H)` token states to `(batch, seq, vocab)` logits with the `(vocab, H)` embeddings."""
+        x = self.layer_norm(F.gelu(self.dense(hidden_states)))
+        return F.linear(x, decoder_weight, self.bias)
+
+
+class SentenceEncoder(nn.Module):
+    """Multilingual sentence encoder f_theta producing unit-norm embeddings `(batch, H)`.
+
+    Args:
+        backbone: an HF encoder (`XLMRobertaModel` or any `AutoModel`); must have a pooler for "cls_pooler".
+        tokenizer: its tokenizer (fast tokenizers recommended).
+        pooling: "mean" or "cls_pooler".
+        projection: add the reference's extra Linear H -> H after pooling.
+        max_length: truncation length in tokens.
+        mlm: add an `MLMHead` (used by `mlm_logits`).
+
+    Taught in: notebooks/02_encoders_and_init.ipynb
+    """
+
+    similarity_fn_name = "cosine"
+
+    def __init__(self, backbone: PreTrainedModel, tokenizer, pooling: str = "mean", projection: bool = False,
+                 max_length: int = 128, mlm: bool = False):
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling={pooling!r} is invalid: use one of {list(POOLINGS)}")
+        if pooling == "cls_pooler" and getattr(backbone, "pooler", None) is None:
+            raise ValueError("pooling='cls_pooler' needs a backbone with a pooler: build it with "
+                             "add_pooling_layer=True or use pooling='mean'")
+        if max_length < 2:
+            raise ValueError(f"max_length={max_length} is invalid: use >= 2 (room for <s> and </s>)")
+        self.backbone, self.tokenizer, self.pooling = backbone, tokenizer, pooling
+        self.max_length = max_length
+        hidden = backbone.config.hidden_size
+        self.projection = nn.Linear(hidden, hidden) if projection else None
+        eps = getattr(backbone.config, "layer_norm_eps", 1e-5)
+        vocab = backbone.get_input_embeddings().num_embeddings
+        self.mlm_head = MLMHead(hidden, vocab, eps) if mlm else None
+
+    @classmethod
+    def from_config(cls, config: EncoderConfig, tokenizer=None) -> SentenceEncoder:
+        """Build from an `EncoderConfig`: a random tiny XLM-R for backbone="tiny", else `AutoModel`.
+
+        Args:
+            config: the encoder section of an `EMMAXConfig`.
+            tokenizer: reuse this tokenizer instead of `get_tokenizer(config.tokenizer)`.
+
+        Taught in: notebooks/02_encoders_and_init.ipynb
+        """
+        if tokenizer is None:
+            tokenizer = get_tokenizer(config.tokenizer, vocab_size=config.vocab_size)
+        pooler = config.pooling == "cls_pooler"
+        if config.backbone == "tiny":
+            backbone = XLMRobertaModel(_tiny_backbone_config(config, tokenizer), add_pooling_layer=pooler)
+        else:
+            backbone = _load_backbone(config.backbone, pooler)
+        return cls(backbone, tokenizer, pooling=config.pooling, projection=config.projection,
+                   max_length=config.max_length, mlm=config.mlm)
+
+    @property
+    def device(self) -> torch.device:
+        """The device of the parameters."""
+        return next(self.parameters()).device
+
+    @property
+    def max_seq_length(self) -> int:
+        """Truncation length in tokens (sentence-transformers' name for `max_length`)."""
+        return self.max_length
+
+    @max_seq_length.setter
+    def max_seq_length(self, value: int) -> None:
+        self.max_length = value
+
+    def get_sentence_embedding_dimension(self) -> int:
+        """Return the embedding size H."""
+        return self.backbone.config.hidden_size
+
+    def tokenize(self, texts: str | list[str]):
+        """Tokenize with padding and truncation to `max_length`; returns a `BatchEncoding` of `(batch, seq)`."""
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        return self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
+                              return_token_type_ids=False, return_tensors="pt")
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                normalize: bool = True) -> torch.Tensor:
+        """Embed token ids `(batch, seq)` with mask `(batch, seq)` into `(batch, H)`, L2-normalised by default."""
+        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask)
+        if self.pooling == "cls_pooler":
+            pooled = out.pooler_output
+        else:
+            mask = attention_mask.unsqueeze(-1).to(out.last_hidden_state.dtype)
+            pooled = (out.last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        if self.projection is not None:
+            pooled = self.projection(pooled)
+        return F.normalize(pooled, dim=-1) if normalize else pooled
+
+    def mlm_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Masked-LM logits `(batch, seq, vocab)` from the shared backbone (needs `mlm=True`)."""
+        if self.mlm_head is None:
+            raise ValueError("this encoder has no MLM head: build it with EncoderConfig(mlm=True)")
+        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask)
+        return self.mlm_head(out.last_hidden_state, self.backbone.get_input_embeddings().weight)
+
+    def encode(self, sentences: str | list[str], batch_size: int = 32, show_progress_bar: bool | None = None,
+               convert_to_numpy: bool = True, convert_to_tensor: bool = False,
+               normalize_embeddings: bool = True, device: str | torch.device | None = None):
+        """Embed sentences with sentence-transformers' semantics.
+
+        Args:
+            sentences: one string (-> 1-D output `(H,)`) or a list of n strings (-> `(n, H)`).
+            batch_size: sentences per forward pass; batches are sorted by length, output keeps input order.
+            show_progress_bar: tqdm bar; None = shown when this logger is at INFO or DEBUG.
+            convert_to_numpy: return a float32 numpy array (else a list of tensors).
+            convert_to_tensor: return one tensor; wins over `convert_to_numpy`.
+            normalize_embeddings: L2-normalise (always unit norm when True).
+            device: move the model there first (default: where it is).
+
+        Returns:
+            `np.ndarray`, `torch.Tensor` or a list of tensors, as above. Runs in eval mode under
+            `no_grad` and restores the previous training mode.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size={batch_size} is invalid: use >= 1")
+        single = isinstance(sentences, str)
+        sentences = [sentences] if single else list(sentences)
+        if not all(isinstance(s, str) for s in sentences):
+            raise ValueError("sentences must be a str or a list of str")
+        if show_progress_bar is None:
+            show_progress_bar = logger.getEffectiveLevel() <= logging.INFO
+        if device is not None:
+            self.to(device)
+        order = np.argsort([-len(s) for s in sentences], kind="stable")
+        chunks, was_training = [], self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                for start in trange(0, len(sentences), batch_size, desc="Batches", disable=not show_progress_bar):
+                    batch = self.tokenize([sentences[i] for i in order[start:start + batch_size]])
+                    batch = batch.to(self.device)
+                    emb = self(batch["input_ids"], batch["attention_mask"], normalize=normalize_embeddings)
+                    chunks.append(emb.float())
+        finally:
+            self.train(was_training)
+        dim = self.get_sentence_embedding_dimension()
+        embeddings = torch.cat(chunks) if chunks else torch.empty(0, dim, device=self.device)
+        embeddings = embeddings[torch.as_tensor(np.argsort(order), device=embeddings.device)]
+        if single:
+            embeddings = embeddings[0]
+        if convert_to_tensor:
+            return embeddings
+        if convert_to_numpy:
+            return embeddings.cpu().numpy()
+        return list(embeddings) if not single else embeddings
+
+    def similarity(self, a, b) -> torch.Tensor:
+        """Cosine similarity matrix `(n, m)` between embeddings `a (n, H)` and `b (m, H)` (1-D inputs allowed)."""
+        a, b = (torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x) for x in (a, b))
+        a, b = (x.float().reshape(1, -1) if x.ndim == 1 else x.float() for x in (a, b))
+        return F.normalize(a, dim=-1) @ F.normalize(b.to(a.device), dim=-1).T
+
+    def save_pretrained(self, path: str | os.PathLike) -> None:
+        """Save backbone (safetensors), tokenizer, heads and `emmax_config.json` atomically into `path`.
+
+        Taught in: notebooks/02_encoders_and_init.ipynb
+        """
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+        try:
+            self.backbone.save_pretrained(str(tmp))
+            self.tokenizer.save_pretrained(str(tmp))
+            heads = {f"{name}.{k}": v.detach().cpu().contiguous() for name in ("projection", "mlm_head")
+                     if getattr(self, name) is not None for k, v in getattr(self, name).state_dict().items()}
+            if heads:
+                save_file(heads, str(tmp / HEADS_NAME))
+            (tmp / CONFIG_NAME).write_text(json.dumps(self._emmax_config(), indent=2) + "\n", encoding="utf-8")
+            (tmp / "README.md").write_text(_model_card(self._emmax_config()), encoding="utf-8")
+            _replace_dir(tmp, path)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    @classmethod
+    def from_pretrained(cls, path_or_hub_id: str | os.PathLike) -> SentenceEncoder:
+        """Load a `save_pretrained` folder, a plain HF model folder or a hub id (mean pooling).
+
+        A missing local path (or any hub id with `HF_HUB_OFFLINE=1` and nothing cached) raises
+        `FileNotFoundError` naming the offline default, never a confusing hub error.
+
+        Taught in: notebooks/02_encoders_and_init.ipynb
+        """
+        name = str(path_or_hub_id)
+        path = Path(os.path.expanduser(name))
+        if not (path / CONFIG_NAME).is_file():
+            return cls.from_config(EncoderConfig(backbone=name, tokenizer=name))
+        settings = json.loads((path / CONFIG_NAME).read_text(encoding="utf-8"))
+        tokenizer = get_tokenizer(str(path))
+        backbone = _load_backbone(str(path), settings["pooling"] == "cls_pooler")
+        model = cls(backbone, tokenizer, pooling=settings["pooling"], projection=settings["projection"],
+                    max_length=settings["max_length"], mlm=settings.get("mlm", False))
+        if (path / HEADS_NAME).is_file():
+            heads = load_file(str(path / HEADS_NAME))
+            for name in ("projection", "mlm_head"):
+                if getattr(model, name) is not None:
+                    part = {k.split(".", 1)[1]: v for k, v in heads.items() if k.startswith(name + ".")}
+                    getattr(model, name).load_state_dict(part)
+        return model
+
+    def _emmax_config(self) -> dict:
+        import transformers
+
+        return {
+            "pooling": self.pooling, "projection": self.projection is not None, "mlm": self.mlm_head is not None,
+            "max_length": self.max_length, "embedding_dim": self.get_sentence_embedding_dimension(),
+            "similarity_fn_name": self.similarity_fn_name, "normalized": True,
+            "versions": {"emmax_core": _package_version(), "torch": torch.__version__,
+                         "transformers": transformers.__version__},
+        }
+
+
+def _tiny_backbone_config(config: EncoderConfig, tokenizer) -> XLMRobertaConfig:
+    """XLM-R shape from `config`; vocabulary from the tokenizer (its real size may be below the target)."""
+    return XLMRobertaConfig(
+        vocab_size=len(tokenizer), hidden_size=config.hidden_size, num_hidden_layers=config.num_layers,
+        num_attention_heads=config.num_heads, intermediate_size=config.intermediate_size,
+        hidden_dropout_prob=config.dropout, attention_probs_dropout_prob=config.dropout,
+        # XLM-R positions start after padding_idx, hence the +2
+        max_position_embeddings=config.max_length + 2, type_vocab_size=1,
+        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+
+
+def _load_backbone(name_or_path: str, pooler: bool) -> PreTrainedModel:
+    """`AutoModel.from_pretrained` without an unused pooler (it would break DDP's unused-parameter check)."""
+    try:
+        return load_pretrained(AutoModel.from_pretrained, name_or_path, "model", add_pooling_layer=pooler)
+    except TypeError:  # architectures without the add_pooling_layer switch
+        return load_pretrained(AutoModel.from_pretrained, name_or_path, "model")
+
+
+def _package_version() -> str:
+    try:
+        return importlib.metadata.version("emmax-core")
+    except importlib.metadata.PackageNotFoundError:  # running from a source tree that is not installed
+        return "unknown"
+
+
+def _replace_dir(src: Path, dst: Path) -> None:
+    """Move the finished folder `src` to `dst`, replacing an existing `dst` with a short backup swap."""
+    backup = None
+    if dst.exists():
+        backup = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+        os.rename(dst, backup)
+    os.rename(src, dst)
+    if backup is not None:
+        shutil.rmtree(backup, ignore_errors=True)
+
+
+def _model_card(settings: dict) -> str:
+    versions = ", ".join(f"{k} {v}" for k, v in settings["versions"].items())
+    return (
+        "---\nlibrary_name: emmax_core\ntags: [sentence-similarity, emma-x, multilingual]\n---\n\n"
+        "# EMMA-X sentence encoder\n\n"
+        "Unit-norm multilingual sentence embeddings trained with `emmax_core` (EMMA-X Book).\n\n"
+        f"- pooling: `{settings['pooling']}`, projection: {settings['projection']}, "
+        f"dimension: {settings['embedding_dim']}, max_length: {settings['max_length']}\n"
+        f"- similarity: {settings['similarity_fn_name']}\n- versions: {versions}\n\n"
+        "```python\nfrom emmax_core import SentenceEncoder\n"
+        "model = SentenceEncoder.from_pretrained(\"path/to/this/folder\")\n"
+        "embeddings = model.encode([\"Hello world\", \"Hallo Welt\"])\n```\n"
+    )

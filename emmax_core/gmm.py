@@ -1,0 +1,250 @@
+"""The semantic-rank classifiers: a diagonal Gaussian mixture over difference vectors, and an FC ablation.
+
+For a query q_i and a candidate c_j the GMM reads the difference d_ij = s_ij * (q_i - c_j) (s_ij = 1 except
+for the interpolated pairs of the GMM warm-up, where s_ij = 1 - lambda_ij) and returns log p(d, z=r) for every
+rank r. The naive form builds a (B, Q, N, D) tensor; `log_joint` expands the squared Mahalanobis distance into
+matmuls and never builds anything larger than (B, Q, N).
+
+Both classifiers detach their inputs: the rank classifier is trained only on its own parameters (stop-gradient
+to the encoder, spec section 3.3). Computation runs in float32 (float64 if the inputs or parameters are float64),
+also under autocast.
+
+Taught in: notebooks/03_ranks_and_gmm.ipynb
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def _compute_dtype(*tensors: torch.Tensor) -> torch.dtype:
+    return torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
+
+
+def _check_pairs(queries: torch.Tensor, candidates: torch.Tensor, scale: torch.Tensor | None, dim: int) -> None:
+    if queries.dim() != 2 or queries.shape[1] != dim:
+        raise ValueError(f"queries must have shape (batch, {dim}), got {tuple(queries.shape)}.")
+    if candidates.dim() != 2 or candidates.shape[1] != dim:
+        raise ValueError(f"candidates must have shape (num_candidates, {dim}), got {tuple(candidates.shape)}.")
+    expected = (queries.shape[0], candidates.shape[0])
+    if scale is not None and tuple(scale.shape) != expected:
+        raise ValueError(f"scale must have shape (batch, num_candidates) = {expected}, got {tuple(scale.shape)}.")
+
+
+class GaussianMixtureRankClassifier(nn.Module):
+    """Diagonal-covariance Gaussian mixture whose component r models difference vectors of rank r.
+
+    log p(d, z=r) = log pi_r - 1/2 [D log(2 pi) + sum_h log_vars[r,h] + sum_h (d_h - means[r,h])^2 / exp(log_vars[r,h])]
+    with pi = softmax(mixing_logits). The posterior over ranks is the softmax of log p(d, z=r) over r.
+
+    Args:
+        num_ranks: N >= 2 components, rank N-1 = translation.
+        dim: D, the embedding dimension.
+        generator: optional torch.Generator for the initial noise.
+
+    Parameters: `means (N, D)`, `log_vars (N, D)`, `mixing_logits (N,)`.
+
+    Differences from the reference implementation: the reference (`gaussian_mixture_module`) initialises
+    means ~ N(0, 1) and log-variances ~ N(0, 1), which is badly scaled for difference vectors of unit embeddings
+    (per-dimension size ~ sqrt(2/D)); here means start near 0 and log_vars at log(2/D) (or the data's
+    log-variance via `init_from_data`). The reference materialises a (B, Q, N, D) tensor; `log_joint` does not
+    (`log_joint_naive` keeps that form for teaching). It is trained, as in the reference, by SGD on a
+    label-smoothed cross-entropy (`losses.rank_cross_entropy`), not by closed-form EM.
+
+    Paper: spec section 3.3. Taught in: notebooks/03_ranks_and_gmm.ipynb
+    """
+
+    def __init__(self, num_ranks: int, dim: int, generator: torch.Generator | None = None):
+        super().__init__()
+        if num_ranks < 2:
+            raise ValueError(f"num_ranks must be >= 2, got {num_ranks}.")
+        if dim < 1:
+            raise ValueError(f"dim must be >= 1, got {dim}.")
+        self.num_ranks, self.dim = num_ranks, dim
+        self.means = nn.Parameter(0.01 * torch.randn(num_ranks, dim, generator=generator))
+        log_vars = math.log(2.0 / dim) + 0.1 * torch.randn(num_ranks, dim, generator=generator)
+        self.log_vars = nn.Parameter(log_vars)
+        self.mixing_logits = nn.Parameter(torch.ones(num_ranks))
+
+    @property
+    def mixing_weights(self) -> torch.Tensor:
+        """pi = softmax(mixing_logits), shape (N,)."""
+        return torch.softmax(self.mixing_logits, dim=0)
+
+    @torch.no_grad()
+    def init_from_data(self, diffs: torch.Tensor, noise: float = 0.1, generator: torch.Generator | None = None):
+        """Rescale the parameters to the data: means ~ noise * std * N(0,1), log_vars ~ log var(diffs) + noise * N(0,1).
+
+        Args:
+            diffs: (n, D) example difference vectors q - c, n >= 2.
+            noise: relative size of the symmetry-breaking noise.
+            generator: optional torch.Generator.
+
+        Returns:
+            self, for chaining.
+        """
+        if diffs.dim() != 2 or diffs.shape[1] != self.dim or diffs.shape[0] < 2:
+            raise ValueError(f"diffs must have shape (n >= 2, {self.dim}), got {tuple(diffs.shape)}.")
+        var = diffs.detach().to(self.means.dtype).var(dim=0).clamp_min(1e-12)
+        shape = (self.num_ranks, self.dim)
+        noise_m = torch.randn(shape, generator=generator).to(self.means)
+        noise_v = torch.randn(shape, generator=generator).to(self.means)
+        self.means.copy_(noise * var.sqrt() * noise_m)
+        self.log_vars.copy_(var.log() + noise * noise_v)
+        self.mixing_logits.fill_(1.0)
+        return self
+
+    def _log_norm(self, dtype: torch.dtype) -> torch.Tensor:
+        """log pi_r - 1/2 (D log 2 pi + sum_h log_vars[r, h]), shape (N,)."""
+        log_pi = torch.log_softmax(self.mixing_logits.to(dtype), dim=0)
+        return log_pi - 0.5 * (self.dim * math.log(2 * math.pi) + self.log_vars.to(dtype).sum(dim=1))
+
+    def log_joint_diffs(self, diffs: torch.Tensor) -> torch.Tensor:
+        """log p(d, z=r) for explicit difference vectors, by broadcasting.
+
+        Args:
+            diffs: (n, D) difference vectors (detached here).
+
+        Returns:
+            (n, N) joint log-densities.
+        """
+        dtype = _compute_dtype(diffs, self.means)
+        with torch.autocast(device_type=diffs.device.type, enabled=False):
+            d = diffs.detach().to(dtype)
+            inv_var = torch.exp(-self.log_vars.to(dtype))
+            maha = ((d[:, None, :] - self.means.to(dtype)) ** 2 * inv_var).sum(dim=-1)
+            return self._log_norm(dtype) - 0.5 * maha
+
+    def log_joint_naive(self, queries, candidates, scale=None) -> torch.Tensor:
+        """Reference form of `log_joint`: builds d_ij and the (B, Q, N, D) tensor. For teaching and tests only.
+
+        Args:
+            queries: (B, D). candidates: (Q, D). scale: optional (B, Q), d_ij = scale_ij * (q_i - c_j).
+
+        Returns:
+            (B, Q, N) joint log-densities log p(d_ij, z=r).
+        """
+        _check_pairs(queries, candidates, scale, self.dim)
+        diffs = queries.detach()[:, None, :] - candidates.detach()[None, :, :]
+        if scale is not None:
+            diffs = scale.detach()[..., None] * diffs
+        batch, num_cand = diffs.shape[:2]
+        return self.log_joint_diffs(diffs.reshape(batch * num_cand, self.dim)).reshape(batch, num_cand, -1)
+
+    def log_joint(self, queries, candidates, scale=None) -> torch.Tensor:
+        """log p(d_ij, z=r) for all query/candidate pairs without building (B, Q, N, D).
+
+        With w = exp(-log_vars) and x = q_i - c_j, the Mahalanobis term is
+        s^2 [q^2.w + c^2.w - 2 (q*w).c] - 2 s [q.(mu*w) - c.(mu*w)] + mu^2.w, i.e. three matmuls.
+
+        Args:
+            queries: (B, D) query embeddings (detached here: stop-gradient to the encoder).
+            candidates: (Q, D) candidate embeddings (detached here).
+            scale: optional (B, Q) per-pair factor s_ij (1 - lambda_ij in the GMM warm-up).
+
+        Returns:
+            (B, Q, N) joint log-densities; gradients reach only means, log_vars and mixing_logits.
+        """
+        _check_pairs(queries, candidates, scale, self.dim)
+        dtype = _compute_dtype(queries, candidates, self.means)
+        with torch.autocast(device_type=queries.device.type, enabled=False):
+            q, c = queries.detach().to(dtype), candidates.detach().to(dtype)
+            inv_var = torch.exp(-self.log_vars.to(dtype))  # (N, D)
+            mu_w = self.means.to(dtype) * inv_var  # (N, D)
+            batch, num_cand, n = q.shape[0], c.shape[0], self.num_ranks
+            cross = ((q[:, None, :] * inv_var).reshape(batch * n, -1) @ c.T).reshape(batch, n, num_cand)
+            sq = (q * q) @ inv_var.T  # (B, N)
+            # A weighted squared distance is >= 0; clamping removes float cancellation when q ~ c (self pairs).
+            dist = (sq[:, None, :] + ((c * c) @ inv_var.T)[None] - 2 * cross.transpose(1, 2)).clamp_min(0)
+            lin = (q @ mu_w.T)[:, None, :] - (c @ mu_w.T)[None]  # (B, Q, N)
+            const = (self.means.to(dtype) * mu_w).sum(dim=1)  # (N,)
+            if scale is None:
+                maha = dist - 2 * lin + const
+            else:
+                s = scale.detach().to(dtype)[..., None]
+                maha = s * s * dist - 2 * s * lin + const
+            return self._log_norm(dtype) - 0.5 * maha
+
+    def forward(self, queries, candidates, scale=None) -> torch.Tensor:
+        """Log posteriors log gamma(r | d_ij) = log_softmax_r log p(d_ij, z=r).
+
+        Args:
+            queries: (B, D). candidates: (Q, D). scale: optional (B, Q).
+
+        Returns:
+            (B, Q, N) log posteriors.
+        """
+        return torch.log_softmax(self.log_joint(queries, candidates, scale), dim=-1)
+
+    @torch.no_grad()
+    def predict(self, queries, candidates, scale=None) -> torch.Tensor:
+        """Hard ranks z_ij = argmax_r gamma(r | d_ij), shape (B, Q), long."""
+        return self.log_joint(queries, candidates, scale).argmax(dim=-1)
+
+
+class FullyConnectedRankClassifier(nn.Module):
+    """Ablation: an MLP on pair features [|d|, q * c~] instead of a Gaussian mixture.
+
+    With d = s (q - c) and the interpolated candidate c~ = q - d, the features are |d| (elementwise) and q * c~,
+    scaled by `feature_scale` so that they are O(1) for unit embeddings. Pairs are processed in chunks of
+    queries so memory stays near `chunk_elements` floats. `mixing_logits` is a zero buffer (uniform prior)
+    so that `ranks.interpolation_labels` works unchanged.
+
+    Args:
+        num_ranks: N >= 2. dim: D. hidden: hidden width; 0 gives a single linear layer.
+        chunk_elements: memory budget (floats) per feature chunk.
+
+    Differences from the reference implementation: the reference has only a commented-out `nn.Linear(2H, N)`
+    on [q; c~]. Here the features are |d| and q * c~ (the usual sentence-pair features); |d| keeps the scale
+    information that the interpolation labels depend on.
+
+    Paper: GMM vs FC ablation, spec section 8. Taught in: notebooks/09_ablations.ipynb
+    """
+
+    def __init__(self, num_ranks: int, dim: int, hidden: int = 128, chunk_elements: int = 2**24):
+        super().__init__()
+        if num_ranks < 2 or dim < 1 or hidden < 0:
+            raise ValueError(f"need num_ranks >= 2, dim >= 1, hidden >= 0; got {num_ranks}, {dim}, {hidden}.")
+        self.num_ranks, self.dim, self.chunk_elements = num_ranks, dim, chunk_elements
+        layers = [nn.Linear(2 * dim, num_ranks)] if hidden == 0 else [
+            nn.Linear(2 * dim, hidden), nn.GELU(), nn.Linear(hidden, num_ranks)]
+        self.mlp = nn.Sequential(*layers)
+        self.register_buffer("feature_scale", torch.tensor([math.sqrt(dim / 2.0), float(dim)]))
+        self.register_buffer("mixing_logits", torch.zeros(num_ranks))
+
+    @torch.no_grad()
+    def init_from_data(self, diffs: torch.Tensor, **_ignored):
+        """Set the |d| feature scale to 1 / RMS(diffs). Args: diffs (n, D). Returns: self."""
+        if diffs.dim() != 2 or diffs.shape[1] != self.dim:
+            raise ValueError(f"diffs must have shape (n, {self.dim}), got {tuple(diffs.shape)}.")
+        self.feature_scale[0] = diffs.float().pow(2).mean().clamp_min(1e-12).rsqrt()
+        return self
+
+    def log_joint(self, queries, candidates, scale=None) -> torch.Tensor:
+        """Unnormalised rank scores (B, Q, N); they play the role of log p(d, z=r) up to a per-pair constant."""
+        _check_pairs(queries, candidates, scale, self.dim)
+        q, c = queries.detach().float(), candidates.detach().float()
+        rows = max(1, self.chunk_elements // max(1, c.shape[0] * 2 * self.dim))
+        out = []
+        with torch.autocast(device_type=q.device.type, enabled=False):
+            for start in range(0, q.shape[0], rows):
+                qi = q[start:start + rows, None, :]
+                d = qi - c[None]
+                if scale is not None:
+                    d = scale[start:start + rows].detach().float()[..., None] * d
+                feats = torch.cat([d.abs() * self.feature_scale[0], qi * (qi - d) * self.feature_scale[1]], -1)
+                out.append(self.mlp(feats))
+        return torch.cat(out, dim=0)
+
+    def forward(self, queries, candidates, scale=None) -> torch.Tensor:
+        """Log posteriors over ranks, (B, Q, N)."""
+        return F.log_softmax(self.log_joint(queries, candidates, scale), dim=-1)
+
+    @torch.no_grad()
+    def predict(self, queries, candidates, scale=None) -> torch.Tensor:
+        """Hard ranks, (B, Q) long."""
+        return self.log_joint(queries, candidates, scale).argmax(dim=-1)
