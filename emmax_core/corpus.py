@@ -169,9 +169,9 @@ def _rows(langs, sources=None, units=None, exclude_units=None) -> pd.DataFrame:
     if sources is not None:
         keep &= frame["source"].isin(sources)
     if units is not None:
-        keep &= frame["unit_id"].isin(set(units))
+        keep &= frame["unit_id"].isin(units)
     if exclude_units:
-        keep &= ~frame["unit_id"].isin(set(exclude_units))
+        keep &= ~frame["unit_id"].isin(exclude_units)
     return frame[keep]
 
 
@@ -192,10 +192,13 @@ def parallel_pairs(langs, *, pivot: str = "eng", sources=None, units: Iterable[s
 
     Taught in: notebooks/01_corpus.ipynb
     """
-    langs = [g for g in _check_langs(langs) if g != _check_langs(pivot, "pivot")[0]]
+    pivot = _check_langs(pivot, "pivot")[0]
+    langs = [g for g in _check_langs(langs) if g != pivot]
     if not langs:
         raise ValueError(f"langs holds only the pivot {pivot!r}: pass other language codes ({_HINT}).")
     sources = _check_sources(sources)
+    units = None if units is None else set(units)  # iterables may be one-shot; used twice below
+    exclude_units = None if exclude_units is None else set(exclude_units)
     rows = _rows(langs, sources, units, exclude_units)
     piv = _rows([pivot], sources, units, exclude_units)[["unit_id", "text"]].rename(columns={"text": "pivot_text"})
     pairs = rows.merge(piv, on="unit_id", how="inner").sort_values(["lang", "unit_id"], kind="stable")
@@ -223,7 +226,7 @@ def monolingual_pool(langs, *, sources=None, exclude_units: Iterable[str] | None
     Taught in: notebooks/01_corpus.ipynb
     """
     langs = _check_langs(langs)
-    rows = _rows(langs, _check_sources(sources), None, exclude_units)
+    rows = _rows(langs, _check_sources(sources), None, None if exclude_units is None else set(exclude_units))
     if rows.empty:
         raise ValueError(f"no text for langs {langs} with sources={sources} after exclude_units ({_HINT}).")
     order = np.random.default_rng(seed).permutation(len(rows))

@@ -10,6 +10,7 @@ from scipy.stats import spearmanr
 
 from emmax_core.evaluation import (
     MiningEvaluator,
+    MultilingualRetrievalEvaluator,
     RankCorrelationEvaluator,
     RetrievalEvaluator,
     ZeroShotClassificationEvaluator,
@@ -132,6 +133,9 @@ def test_bitext_by_language_matches_explicit_loop_and_aggregates():
     )
     model = LookupModel({r["text"]: e for r, e in zip(rows, emb)})
     assert evaluate_bitext_by_language(model, rows) == {k: v for k, v in out.items() if "group=" not in k}
+    evaluator = MultilingualRetrievalEvaluator(rows, groups={"A": ["deu", "fra"]}, name="bitext")
+    assert evaluator.primary_metric == "bitext_mean_accuracy"
+    assert evaluator(model)["bitext_group=A/mean_accuracy"] == out["group=A/mean_accuracy"]
     with pytest.raises(ValueError, match="pivot"):
         evaluate_bitext_by_language(emb, rows, pivot="xxx")
 

@@ -26,6 +26,7 @@ from .geometry import (
 from .hub import HubDatasetUnavailableError, load_flores, load_sts17, load_tatoeba, load_xnli, nli_inputs
 from .mining import MiningEvaluator, MiningTask, make_mining_task, margin_scores, mine_pairs, mining_f1
 from .retrieval import (
+    MultilingualRetrievalEvaluator,
     RetrievalEvaluator,
     evaluate_bitext_by_language,
     retrieval_accuracy,
@@ -36,6 +37,7 @@ __all__ = [
     "HubDatasetUnavailableError",
     "MiningEvaluator",
     "MiningTask",
+    "MultilingualRetrievalEvaluator",
     "RankCorrelationEvaluator",
     "RetrievalEvaluator",
     "SentenceEvaluator",

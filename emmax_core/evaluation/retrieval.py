@@ -16,7 +16,13 @@ import numpy as np
 
 from .base import SentenceEvaluator, column, cosine_similarity_matrix, encode, l2_normalize, macro_mean
 
-__all__ = ["RetrievalEvaluator", "evaluate_bitext_by_language", "retrieval_accuracy", "translation_accuracy"]
+__all__ = [
+    "MultilingualRetrievalEvaluator",
+    "RetrievalEvaluator",
+    "evaluate_bitext_by_language",
+    "retrieval_accuracy",
+    "translation_accuracy",
+]
 
 _BITEXT_METRICS = ("src2trg_accuracy", "trg2src_accuracy", "mean_accuracy", "many_src2trg_accuracy")
 
@@ -164,8 +170,9 @@ def evaluate_bitext_by_language(
 
     Returns:
         Flat ``dict[str, float]`` with keys ``lang={L}/{metric}``, ``source={S}/lang={L}/{metric}``,
-        ``source={S}/{metric}``, ``group={G}/{metric}``, ``group={G}/source={S}/{metric}`` and overall
-        ``{metric}``; aggregates are macro means over languages. Metrics: ``src2trg_accuracy``,
+        ``source={S}/{metric}``, ``group={G}/{metric}`` (nan if no member occurs),
+        ``group={G}/source={S}/{metric}`` (only where a member occurs in S) and overall ``{metric}``;
+        aggregates are macro means over languages. Metrics: ``src2trg_accuracy``,
         ``trg2src_accuracy``, ``mean_accuracy``, ``many_src2trg_accuracy``.
 
     Taught in: notebooks/07_evaluation.ipynb
@@ -203,7 +210,27 @@ def evaluate_bitext_by_language(
         for group, members in (groups or {}).items():
             out[f"group={group}/{metric}"] = macro_mean(per_lang[m][metric] for m in members if m in per_lang)
             for src, by_lang in per_source.items():
-                out[f"group={group}/source={src}/{metric}"] = macro_mean(
-                    by_lang[m][metric] for m in members if m in by_lang
-                )
+                present = [by_lang[m][metric] for m in members if m in by_lang]
+                if present:  # a source may hold none of the group's languages: no key rather than nan
+                    out[f"group={group}/source={src}/{metric}"] = macro_mean(present)
     return out
+
+
+class MultilingualRetrievalEvaluator(SentenceEvaluator):
+    """:func:`evaluate_bitext_by_language` as an evaluator; primary metric ``mean_accuracy`` (macro over languages).
+
+    Args:
+        rows, pivot, groups: see :func:`evaluate_bitext_by_language`.
+        name, batch_size: see :class:`~emmax_core.evaluation.base.SentenceEvaluator`.
+
+    Taught in: notebooks/07_evaluation.ipynb
+    """
+
+    _primary = "mean_accuracy"
+
+    def __init__(self, rows, pivot: str = "eng", groups=None, name: str = "", batch_size: int = 32):
+        super().__init__(name=name, batch_size=batch_size)
+        self.rows, self.pivot, self.groups = rows, pivot, groups
+
+    def compute(self, model) -> dict[str, float]:
+        return evaluate_bitext_by_language(model, self.rows, self.pivot, self.groups, self.batch_size)
