@@ -60,13 +60,16 @@ class CorpusSampler:
         pivot: pivot language code (``"eng"``).
         seed: RNG seed.
         udhr_batch_prob: probability that a batch is drawn from UDHR rather than from the catalogs.
+        em_sources: sources of EM batches (``None`` = every source with monolingual text).
     """
 
-    def __init__(self, parallel, mono, unit_index, lang_index, pivot="eng", seed=0, udhr_batch_prob=0.2):
+    def __init__(self, parallel, mono, unit_index, lang_index, pivot="eng", seed=0, udhr_batch_prob=0.2,
+                 em_sources=None):
         if len(parallel) == 0:
             raise ValueError("parallel: no parallel pairs; check DataConfig.parallel_langs and sources.")
         self.unit_index, self.lang_index, self.pivot = unit_index, lang_index, pivot
         self.udhr_batch_prob = float(udhr_batch_prob)
+        self.em_sources = None if em_sources is None else set(em_sources)
         self.rng = np.random.default_rng(seed)
         self._par = {s: g.reset_index(drop=True) for s, g in parallel.groupby("source", sort=True)}
         self._par_units = {s: np.array(sorted(g["unit_id"].unique())) for s, g in self._par.items()}
@@ -76,8 +79,9 @@ class CorpusSampler:
                            for s, g in self._mono.items()}
 
     # -- source choice -------------------------------------------------------------------------
-    def _choose_source(self, need_mono: bool) -> str:
-        sources = [s for s in self._par if not need_mono or s in self._mono]
+    def _choose_source(self, em: bool, need_mono: bool = False) -> str:
+        sources = [s for s in self._par if not em or (
+            (self.em_sources is None or s in self.em_sources) and (not need_mono or s in self._mono))]
         if not sources:
             raise ValueError("No source has both parallel pairs and monolingual sentences; "
                              "check DataConfig.sources and the language split.")
@@ -102,7 +106,7 @@ class CorpusSampler:
         Returns:
             :class:`Batch` with ``B = 2 * num_pairs`` rows, partner of ``i`` is ``(i + P) mod B``.
         """
-        source = self._choose_source(need_mono=False)
+        source = self._choose_source(em=False)
         piv, tgt, units, langs = self._pairs(source, num_pairs)
         p = len(units)
         partner = torch.cat([torch.arange(p, 2 * p), torch.arange(0, p)])
@@ -122,7 +126,7 @@ class CorpusSampler:
         Returns:
             :class:`Batch` with ``B = 2 * P + num_mono`` rows; monolingual rows have ``partner == -1``.
         """
-        source = self._choose_source(need_mono=num_mono > 0)
+        source = self._choose_source(em=True, need_mono=num_mono > 0)
         piv, tgt, units, langs = self._pairs(source, num_pairs)
         p = len(units)
         texts, unit_ids = piv + tgt, units * 2
@@ -176,10 +180,11 @@ def build_sampler(config) -> CorpusSampler:
     sources = list(d.sources) if d.sources else None
     pairs = corpus.parallel_pairs(par, pivot=d.pivot, sources=sources, exclude_units=exclude).to_pandas()
     mono_langs = sorted(set(non_par) | {d.pivot}) if non_par else []
-    mono = (corpus.monolingual_pool(mono_langs, sources=sources, exclude_units=exclude, seed=config.train.seed)
+    em_sources = list(d.em_sources) if d.em_sources else sources
+    mono = (corpus.monolingual_pool(mono_langs, sources=em_sources, exclude_units=exclude, seed=config.train.seed)
             .to_pandas() if mono_langs else pairs.iloc[:0][["unit_id", "source", "lang", "text"]])
     table = corpus.load_corpus()
     unit_index = {u: i for i, u in enumerate(sorted(set(table["unit_id"])))}
     lang_index = {g: i for i, g in enumerate(sorted(set(table["lang"])))}
     return CorpusSampler(pairs, mono, unit_index, lang_index, pivot=d.pivot, seed=config.train.seed,
-                         udhr_batch_prob=d.udhr_batch_prob)
+                         udhr_batch_prob=d.udhr_batch_prob, em_sources=d.em_sources)

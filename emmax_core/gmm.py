@@ -187,9 +187,9 @@ class GaussianMixtureRankClassifier(nn.Module):
 
 
 class FullyConnectedRankClassifier(nn.Module):
-    """Ablation: an MLP on pair features [|d|, q * c~] instead of a Gaussian mixture.
+    """Ablation: an MLP on pair features [``|d|``, ``q * c~``] instead of a Gaussian mixture.
 
-    With d = s (q - c) and the interpolated candidate c~ = q - d, the features are |d| (elementwise) and q * c~,
+    With d = s (q - c) and the interpolated candidate c~ = q - d, the features are ``|d|`` (elementwise) and ``q * c~``,
     scaled by `feature_scale` so that they are O(1) for unit embeddings. Pairs are processed in chunks of
     queries so memory stays near `chunk_elements` floats. `mixing_logits` is a zero buffer (uniform prior)
     so that `ranks.interpolation_labels` works unchanged.
@@ -199,7 +199,7 @@ class FullyConnectedRankClassifier(nn.Module):
         chunk_elements: memory budget (floats) per feature chunk.
 
     Differences from the reference implementation: the reference has only a commented-out `nn.Linear(2H, N)`
-    on [q; c~]. Here the features are |d| and q * c~ (the usual sentence-pair features); |d| keeps the scale
+    on [q; c~]. Here the features are ``|d|`` and ``q * c~`` (the usual sentence-pair features); ``|d|`` keeps the scale
     information that the interpolation labels depend on.
 
     Paper: GMM vs FC ablation, spec section 8. Taught in: notebooks/09_ablations.ipynb
@@ -218,7 +218,7 @@ class FullyConnectedRankClassifier(nn.Module):
 
     @torch.no_grad()
     def init_from_data(self, diffs: torch.Tensor, **_ignored):
-        """Set the |d| feature scale to 1 / RMS(diffs). Args: diffs (n, D). Returns: self."""
+        """Set the ``|d|`` feature scale to 1 / RMS(diffs). Args: diffs (n, D). Returns: self."""
         if diffs.dim() != 2 or diffs.shape[1] != self.dim:
             raise ValueError(f"diffs must have shape (n, {self.dim}), got {tuple(diffs.shape)}.")
         self.feature_scale[0] = diffs.float().pow(2).mean().clamp_min(1e-12).rsqrt()

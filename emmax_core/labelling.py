@@ -9,6 +9,15 @@ momentum key left out (label ``-1``). The two controls of the central experiment
   language), which the multi-way parallel corpus makes known. It is the ceiling of what any pseudo-labeller
   could give with this candidate pool.
 
+Two named variants (deviations from the paper, never silent replacements) trade the GMM's recall for
+precision, the lever the prototype diagnostics point at (measurements.md, "Smallest changes"):
+
+* ``gmm_mnn``: a non-partner candidate is ``N-1`` only when it and the query are mutual nearest
+  neighbours across languages AND the GMM puts the pair at rank >= 1; other GMM positives are ignored.
+* ``gmm_topk``: a non-partner candidate is ``N-1`` when it is among the query's ``topk`` cross-language
+  nearest neighbours AND both modules (GMM and rank means) place it in the top two ranks; other GMM
+  positives are ignored. More recall than ``gmm_mnn`` at some cost in precision.
+
 Taught in: notebooks/05_em_iterations.ipynb.
 """
 
@@ -16,7 +25,7 @@ from __future__ import annotations
 
 import torch
 
-LABELLERS = ("gmm", "oracle", "ctl")
+LABELLERS = ("gmm", "oracle", "ctl", "gmm_mnn", "gmm_topk")
 
 
 def true_translations(
@@ -52,6 +61,11 @@ def encoder_labels(
     truth: torch.Tensor,
     num_ranks: int,
     confidence_threshold: float | None = None,
+    sims: torch.Tensor | None = None,
+    query_langs: torch.Tensor | None = None,
+    cand_langs: torch.Tensor | None = None,
+    rm_labels: torch.Tensor | None = None,
+    topk: int = 3,
 ) -> torch.Tensor:
     """Semantic ranks the encoder is trained on (classifier -> encoder supervision, spec section 3.5).
 
@@ -63,13 +77,19 @@ def encoder_labels(
         num_ranks: ``N``.
         confidence_threshold: with ``"gmm"``, positive ranks whose posterior maximum is below it become
             ``-1`` (ignored). ``None`` keeps the reference's behaviour.
+        sims, query_langs, cand_langs, rm_labels: ``(B, Q)`` similarities, ``(B,)``/``(Q,)`` language ids and
+            ``(B, Q)`` rank-mean labels; needed by the variants ``gmm_mnn`` and ``gmm_topk``.
+        topk: neighbours per query considered by ``gmm_topk``.
 
     Returns:
         ``(B, Q)`` long ranks in ``0..N-1``; ``-1`` = left out of the loss (self key, ignored pairs).
     """
     if labeller not in LABELLERS:
         raise ValueError(f"labeller={labeller!r} is unknown; use one of {LABELLERS}.")
-    if labeller == "gmm":
+    if labeller in ("gmm_mnn", "gmm_topk"):
+        labels = _high_precision(labeller, log_posteriors.argmax(-1), sims, query_langs, cand_langs,
+                                 rm_labels, num_ranks, topk)
+    elif labeller == "gmm":
         labels = log_posteriors.argmax(-1)
         if confidence_threshold is not None:
             unsure = (log_posteriors.max(-1).values.exp() < confidence_threshold) & (labels > 0)
@@ -79,3 +99,27 @@ def encoder_labels(
         if labeller == "oracle":
             labels[truth] = num_ranks - 1
     return _pin_partner_and_self(labels, partner, num_ranks)
+
+
+def _high_precision(labeller, gmm_pred, sims, query_langs, cand_langs, rm_labels, num_ranks, topk):
+    """Labels of the variants: ``N-1`` only for cross-checked neighbours, other GMM positives ignored."""
+    if sims is None or query_langs is None or cand_langs is None:
+        raise ValueError(f"labeller={labeller!r} needs sims, query_langs and cand_langs.")
+    b = sims.shape[0]
+    cross = query_langs[:, None] != cand_langs[None, :]
+    cross[torch.arange(b), torch.arange(b)] = False
+    masked = sims.masked_fill(~cross, float("-inf"))
+    if labeller == "gmm_mnn":
+        nn = masked.argmax(-1)  # each query's nearest candidate in another language
+        back = masked.argmax(0)  # each candidate's nearest query in another language
+        chosen = torch.zeros_like(cross)
+        chosen[torch.arange(b), nn] = back[nn] == torch.arange(b, device=sims.device)
+        chosen &= gmm_pred >= 1
+    else:
+        if rm_labels is None:
+            raise ValueError("labeller='gmm_topk' needs rm_labels (the rank-mean labels).")
+        top = masked.topk(min(topk, sims.shape[1]), dim=-1).indices
+        chosen = torch.zeros_like(cross).scatter_(1, top, True) & cross
+        chosen &= (gmm_pred >= num_ranks - 2) & (rm_labels >= num_ranks - 2)
+    labels = torch.where(gmm_pred >= 1, -1, 0)
+    return labels.masked_fill(chosen, num_ranks - 1)

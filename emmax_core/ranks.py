@@ -116,7 +116,7 @@ class RankMeans(nn.Module):
 
     @torch.no_grad()
     def assign(self, sims: torch.Tensor) -> torch.Tensor:
-        """Nearest rank mean: y = argmin_r |s - m_r|.
+        """Nearest rank mean: ``y = argmin_r |s - m_r|``.
 
         Args:
             sims: (...) similarities, any shape.

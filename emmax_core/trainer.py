@@ -220,7 +220,8 @@ class EMMAXTrainer:
         truth = true_translations(batch.unit_ids.to(self.device), batch.lang_ids.to(self.device),
                                   cand_units, cand_langs)
         enc_labels = encoder_labels(r.labeller, log_post.detach(), partner, truth, r.num_ranks,
-                                    r.confidence_threshold)
+                                    r.confidence_threshold, sims.detach(), batch.lang_ids.to(self.device),
+                                    cand_langs, rm_labels)
         loss_rank = ranking_info_nce(sims, enc_labels, self.temperatures, r.exclude_empty_rows)
         loss_gmm = rank_cross_entropy(log_post, clamp_ranks(rm_labels, rows, partner, r.num_ranks),
                                       r.rank_confidence)
@@ -247,6 +248,8 @@ class EMMAXTrainer:
         if self._opt_stage != stage:
             self._make_optimizers(stage)
             self._opt_stage = stage
+        if stage == "init-gmm" and self.progress[stage] == 0:  # MoCo: keys start from the warmed-up encoder
+            self.key_encoder.update(self._raw_encoder, 0.0)
         self.encoder.train(stage != "init-gmm")
         self.key_encoder.eval()  # keys without dropout noise
         step_fn = {"init-encoder": self._init_encoder_step, "init-gmm": self._init_gmm_step,
@@ -294,12 +297,11 @@ class EMMAXTrainer:
         if bad:
             raise ValueError(f"stages={bad} unknown; use 'all' or any of {STAGES}.")
         self.out.mkdir(parents=True, exist_ok=True)
-        if resume or todo[0] != "init-encoder":
-            if (self.out / "state").exists():
-                self.load_state()
-            elif todo[0] != "init-encoder":
-                raise FileNotFoundError(f"--stage {todo[0]} needs {self.out / 'state'} from the earlier "
-                                        "stages; run them first (--stage all).")
+        if (resume or todo[0] == "em") and (self.out / "state").exists():
+            self.load_state()
+        elif todo[0] == "em":
+            raise FileNotFoundError(f"--stage em needs {self.out / 'state'} from the earlier stages; "
+                                    "run them first (--stage all), or start at init-gmm from a given encoder.")
         for stage in todo:
             self._run_stage(stage)
             if stage == "init-encoder":

@@ -33,11 +33,11 @@ def test_tiny_defaults_match_measured_settings():
     cfg = C.tiny()
     assert (cfg.encoder.hidden_size, cfg.encoder.num_layers, cfg.encoder.vocab_size) == (128, 2, 16000)
     assert (cfg.encoder.pooling, cfg.encoder.backbone, cfg.encoder.tokenizer) == ("mean", "tiny", "tiny")
-    assert (cfg.ranks.num_ranks, cfg.ranks.queue_size, cfg.ranks.momentum) == (4, 1024, 0.99)
+    assert (cfg.ranks.num_ranks, cfg.ranks.queue_size, cfg.ranks.momentum) == (4, 768, 0.99)
     assert cfg.ranks.rank_mean_ema == 0.001 and cfg.ranks.confidence_threshold is None
     t = cfg.train
-    assert (t.init_steps, t.gmm_steps, t.em_steps, t.lr, t.gmm_lr) == (600, 30, 150, 5e-4, 1e-2)
-    assert (t.init_pairs_per_batch, t.em_pairs_per_batch, t.em_mono_per_batch) == (64, 32, 64)
+    assert (t.init_steps, t.gmm_steps, t.em_steps, t.lr, t.gmm_lr) == (400, 30, 100, 5e-4, 1e-2)
+    assert (t.init_pairs_per_batch, t.em_pairs_per_batch, t.em_mono_per_batch) == (64, 24, 48)
     assert t.em_mono_per_batch <= 2 * t.em_pairs_per_batch  # monolingual share <= 50%
 
 
@@ -59,7 +59,7 @@ def test_configs_are_frozen_and_hashable():
 def test_replace_nested_and_whole_sections():
     cfg = C.tiny().replace(ranks={"num_ranks": 2}, train={"em_steps": 7})
     assert cfg.ranks.num_ranks == 2 and cfg.train.em_steps == 7
-    assert cfg.ranks.queue_size == 1024 and cfg.encoder == C.tiny().encoder
+    assert cfg.ranks.queue_size == 768 and cfg.encoder == C.tiny().encoder
     whole = C.tiny().replace(encoder=EncoderConfig(hidden_size=64))
     assert whole.encoder.hidden_size == 64
     assert RankConfig().replace(num_ranks=8).num_ranks == 8

@@ -1,23 +1,19 @@
-"""Every chapter notebook runs top to bottom on CPU, offline, within a hard time limit, without errors.
+"""Every chapter opens the same way, derived from `_config.yml` (scripts/sync_notebooks.py).
 
-The limit is a safety net well above the 3-minute reading budget (design.md section 4), not a speed
-target; per-notebook wall times are written to `_build/notebook_times.json` for the record.
+Running the notebooks is the book build's job (tests/test_book.py builds the book once, with execution
+forced, errors fatal and a per-cell timeout, then checks each notebook's run time and outputs), so they
+are not executed a second time here.
 """
 
 import json
-import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-LIMIT_S = int(os.environ.get("EMMAX_NOTEBOOK_LIMIT_S", "420"))
 
 
 def test_notebook_openings_are_in_sync_with_config():
@@ -27,22 +23,10 @@ def test_notebook_openings_are_in_sync_with_config():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs(path, monkeypatch):
-    for k, v in {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "TQDM_DISABLE": "1",
-                 "MPLBACKEND": "Agg"}.items():
-        monkeypatch.setenv(k, v)
-    nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=LIMIT_S, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
-    start = time.perf_counter()
-    client.execute()  # raises CellExecutionError on any error
-    wall = time.perf_counter() - start
-    assert wall < LIMIT_S, f"{path.name} took {wall:.0f} s (limit {LIMIT_S} s)"
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
-              if o.get("output_type") == "error" or "Traceback" in str(o.get("text", ""))]
-    assert not errors, f"{path.name} printed errors: {errors[:1]}"
-    out = ROOT / "_build" / "notebook_times.json"
-    out.parent.mkdir(exist_ok=True)
-    times = json.loads(out.read_text()) if out.exists() else {}
-    times[path.stem] = round(wall, 1)
-    out.write_text(json.dumps(times, indent=1, sort_keys=True))
+def test_notebook_imports_the_package_and_sets_up(path):
+    cells = json.loads(path.read_text())["cells"]
+    code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+    assert "colab-install" in cells[1]["metadata"].get("tags", []), "cell 2 must be the guarded Colab install"
+    assert "from emmax_core.env import setup" in code[1], "cell 3 must call emmax_core.env.setup()"
+    assert any("emmax_core" in c for c in code[2:]), "a chapter drives emmax_core"
+    assert "google.colab" in code[0] and "torch" not in code[0].split("emmax-core")[0].split("pip")[-1]

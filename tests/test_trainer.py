@@ -22,7 +22,7 @@ def _sampler(rows, seed=0):
     mono = df[df.lang.isin(NON_PARALLEL + ["eng"])][["unit_id", "source", "lang", "text"]]
     units = {u: i for i, u in enumerate(sorted(df.unit_id.unique()))}
     langs = {g: i for i, g in enumerate(sorted(df.lang.unique()))}
-    return CorpusSampler(pairs, mono, units, langs, seed=seed, udhr_batch_prob=0.2)
+    return CorpusSampler(pairs, mono, units, langs, seed=seed, udhr_batch_prob=0.2, em_sources=None)
 
 
 def _config(**ranks):

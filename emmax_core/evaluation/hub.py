@@ -179,7 +179,7 @@ def load_tatoeba(
 
     Returns:
         ``Dataset`` with ``source="tatoeba"``, ``unit_id="tatoeba:<lang>-<pivot>/<row>"``, ``lang``,
-        ``script=""``, ``text``: per language, the xx rows then the pivot rows (same ``unit_id``s).
+        ``script=""``, ``text``: per language, the xx rows then the pivot rows (same ``unit_id`` values).
 
     Taught in: notebooks/07_evaluation.ipynb
     """
