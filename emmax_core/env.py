@@ -54,3 +54,20 @@ def setup(seed: int = 0, verbose: bool = True):
         if in_colab() and device.type == "cpu":
             print("No GPU: Runtime > Change runtime type > T4 GPU, or carry on with the tiny profile on CPU.")
     return device
+
+
+def glue(name: str, value, display: bool = False):
+    """Record ``value`` under ``name`` for the book's ``{glue}`` roles; a no-op outside a book build.
+
+    Numbers in the book's prose are pasted from the notebook that computed them (myst-nb's glue), never
+    typed. On Colab myst-nb is usually absent, so this falls back to returning the value.
+
+    Returns:
+        ``value``, unchanged.
+    """
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:
+        return value
+    _glue(name, value, display=display)
+    return value

@@ -8,6 +8,7 @@ Taught in: notebooks/07_evaluation.ipynb (tasks) and notebooks/08_geometry.ipynb
 """
 
 from .base import SentenceEvaluator, cosine_similarity_matrix, encode
+from .baselines import BagOfSubwordsEncoder
 from .classification import ZeroShotClassificationEvaluator, pair_features, zero_shot_classification
 from .correlation import RankCorrelationEvaluator, rank_correlation
 from .geometry import (
@@ -34,6 +35,7 @@ from .retrieval import (
 )
 
 __all__ = [
+    "BagOfSubwordsEncoder",
     "HubDatasetUnavailableError",
     "MiningEvaluator",
     "MiningTask",

@@ -1,0 +1,243 @@
+"""The central experiment (design.md section 6): does EM over unaligned text help NON-PARALLEL languages?
+
+Languages are split into PARALLEL (parallel pairs in the warm-up), and groups A and B that take turns as
+NON-PARALLEL (unaligned sentences in the EM stage) and UNSEEN (never trained on) in two folds, so every
+language is measured in both roles from the same warm-up: a paired control. Every run starts from one
+warm-up per seed and trains for the same number of steps; the headline of a run is
+
+    (delta NON-PARALLEL - delta UNSEEN), deltas against the warm-up, averaged over folds and sources,
+
+with its mean and spread (standard deviation) over seeds. Scores are xx->English acc@1 on held-out units
+(leak-free: no EM pool contains them) and, transductively, on units the EM pools contained.
+
+``python -m emmax_core.experiment --output-dir results`` (``make results``) trains what is missing (models
+cached by :mod:`emmax_core.zoo`, metrics cached per model in ``results/cache``), then writes
+``results/results.json`` and ``results/README.md`` with tables and diagnostics plots.
+
+Taught in: notebooks/07_evaluation.ipynb and notebooks/09_ablations.ipynb.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+# name -> (description, config overrides on top of the tiny preset, paper-faithful?)
+RUNS: dict[str, tuple[str, dict, bool]] = {
+    "bag_of_subwords": ("bag of subwords (one-hot subword counts, no training)", {}, True),
+    "warmup": ("warm-up only (stage 1 InfoNCE on parallel pairs)", {}, True),
+    "infonce": ("plain InfoNCE continued on parallel pairs", {}, True),
+    "ctl": ("MoCo control: same EM batches, every non-partner rank 0", {"ranks": {"labeller": "ctl"}}, True),
+    "em": ("EMMA-X EM as specified (GMM pseudo-labels)", {}, True),
+    "oracle": ("ORACLE: true translations labelled top rank", {"ranks": {"labeller": "oracle"}}, True),
+    "em_mnn": ("VARIANT (deviation): top rank only for GMM-gated mutual nearest neighbours",
+               {"ranks": {"labeller": "gmm_mnn"}}, False),
+    "em_topk": ("VARIANT (deviation): top rank for top-3 neighbours both modules rank high",
+                {"ranks": {"labeller": "gmm_topk"}}, False),
+    "em_n2": ("ablation: N = 2 ranks", {"ranks": {"num_ranks": 2}}, True),
+    "em_n8": ("ablation: N = 8 ranks", {"ranks": {"num_ranks": 8}}, True),
+    "em_fc": ("ablation: fully-connected rank classifier instead of the GMM", {"ranks": {"classifier": "fc"}}, True),
+    "em_no_mono": ("ablation: EM without NON-PARALLEL rows", {"train": {"em_mono_per_batch": 0}}, True),
+}
+EM_LIKE = ("ctl", "em", "oracle", "em_mnn", "em_topk", "em_n2", "em_n8", "em_fc", "em_no_mono")
+EVAL_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Which runs, seeds and folds; evaluation sample sizes; parallel workers.
+
+    Ablations run on ``ablation_folds`` only, to stay inside the ~45-minute CPU budget of ``make results``.
+    """
+
+    seeds: tuple[int, ...] = (0, 1, 2)
+    folds: tuple[str, ...] = ("A", "B")
+    main_runs: tuple[str, ...] = ("ctl", "em", "oracle", "em_mnn", "em_topk")
+    ablations: tuple[str, ...] = ("em_n2", "em_n8", "em_fc", "em_no_mono")
+    ablation_folds: tuple[str, ...] = ("A",)
+    catalog_units: int = 80  # held-out / pool units sampled per catalog scope for evaluation
+    workers: int = 2
+    quick: bool = False  # tiny step counts, for tests
+    overrides: dict = field(default_factory=dict)
+
+
+def base_config(seed: int, fold: str, exp: ExperimentConfig, extra: dict | None = None):
+    """The tiny preset with the run's seed, fold and overrides (and test-sized steps when ``quick``)."""
+    from .config import tiny
+
+    cfg = tiny().replace(train={"seed": seed}, data={"fold": fold})
+    if exp.quick:
+        cfg = cfg.replace(train={"init_steps": 4, "gmm_steps": 3, "em_steps": 4, "warmup_steps": 1,
+                                 "em_warmup_steps": 1, "checkpoint_every": 0, "log_every": 1})
+    for section_overrides in (exp.overrides, extra or {}):
+        if section_overrides:
+            cfg = cfg.replace(**section_overrides)
+    return cfg
+
+
+def eval_rows(kind: str, catalog_units: int, seed: int = 7):
+    """Evaluation rows (``source`` relabelled ``udhr`` / ``sphinx`` / ``other``) of every experiment language.
+
+    ``kind="leak_free"``: held-out units only. ``kind="transductive"``: units of the EM pools (UDHR + Sphinx
+    training units), whose NON-PARALLEL sentences the EM stage saw unaligned.
+    """
+    from . import corpus
+
+    split = corpus.default_language_split()
+    langs = set(split["parallel"]) | set(split["group_a"]) | set(split["group_b"]) | {"eng"}
+    df = corpus.load_corpus().to_pandas()
+    df = df[df.lang.isin(langs)].copy()
+    held = corpus.held_out_units()
+    df = df[df.unit_id.isin(held)] if kind == "leak_free" else df[~df.unit_id.isin(held)]
+    df["source"] = np.where(df.source.isin(["udhr", "sphinx"]), df.source, "other")
+    if kind == "transductive":
+        df = df[df.source != "other"]
+    rng = np.random.default_rng(seed)
+    keep = []
+    for src, g in df.groupby("source", sort=True):
+        units = np.array(sorted(g.unit_id.unique()))
+        if src != "udhr" and len(units) > catalog_units:
+            units = rng.choice(units, size=catalog_units, replace=False)
+        keep.append(g[g.unit_id.isin(set(units))])
+    import pandas as pd
+
+    return pd.concat(keep).sort_values(["source", "unit_id", "lang"]).reset_index(drop=True)
+
+
+def _groups(fold: str) -> dict[str, list[str]]:
+    from . import corpus
+
+    s = corpus.default_language_split()
+    np_, uns = (s["group_a"], s["group_b"]) if fold == "A" else (s["group_b"], s["group_a"])
+    return {"PAR": s["parallel"], "NP": np_, "UNS": uns}
+
+
+def _evaluate(model, exp: ExperimentConfig) -> dict:
+    from .evaluation import evaluate_bitext_by_language
+
+    out = {}
+    for kind in ("leak_free", "transductive"):
+        rows = eval_rows(kind, exp.catalog_units)
+        m = evaluate_bitext_by_language(model, rows, pivot="eng", batch_size=128)
+        out[kind] = {k: v for k, v in m.items() if k.startswith("source=") and k.endswith("/src2trg_accuracy")}
+    return out
+
+
+def _diagnostics(run_dir: Path) -> dict:
+    """Means over the EM steps of the pseudo-label diagnostics (precision/recall of the top rank etc.)."""
+    from .zoo import load_history
+
+    em = [r for r in load_history(run_dir) if r["stage"] == "em"]
+    top = max((len(r["gmm_counts"]) for r in em), default=4) - 1
+    keys = {"top_precision": f"precision_r{top}", "top_recall": f"recall_r{top}", "top_share": "top_share",
+            "mono_top_labels": "mono_top_labels", "mono_top_precision": "mono_top_precision",
+            "mono_top_recall": "mono_top_recall", "mono_nn_precision": "mono_nn_precision",
+            "agreement": "agreement", "partner_acc": "partner_acc", "mono_reachable": "mono_reachable"}
+    out = {}
+    for name, key in keys.items():
+        vals = [r[key] for r in em if key in r and r[key] == r[key]]
+        out[name] = float(np.mean(vals)) if vals else float("nan")
+    out["final_rank_means"] = em[-1]["rank_means"] if em else []
+    return out
+
+
+def run_job(job: dict) -> dict:
+    """Train (or load) one run and evaluate it; results are cached per model in ``cache_dir``."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import torch
+
+    from .encoder import SentenceEncoder
+    from .zoo import run_key, train_or_load
+
+    torch.set_num_threads(job.get("threads", 1))
+    exp = ExperimentConfig(**job["exp"])
+    name, seed, fold = job["run"], job["seed"], job["fold"]
+    cfg = base_config(seed, fold, exp, RUNS[name][1])
+    stages = ["init-gmm", "em"] if name in EM_LIKE else ["init-encoder"]
+    key = run_key(cfg, stages) + f"-e{EVAL_VERSION}"
+    cache = Path(job["cache_dir"]) / f"{name}-s{seed}-{fold}-{key}.json"
+    if cache.exists():
+        return json.loads(cache.read_text())
+    warm = train_or_load(base_config(seed, "A", exp), "warmup", "init-encoder", show_progress_bar=False)
+    diag = {}
+    if name == "bag_of_subwords":
+        from .evaluation import BagOfSubwordsEncoder
+        from .tokenizer import get_tokenizer
+
+        model = BagOfSubwordsEncoder(get_tokenizer(cfg.encoder.tokenizer))
+    elif name == "warmup":
+        model = SentenceEncoder.from_pretrained(warm / "encoder-init")
+    elif name == "infonce":
+        cont = cfg.replace(train={"init_steps": cfg.train.em_steps, "warmup_steps": cfg.train.em_warmup_steps})
+        run = train_or_load(cont, "infonce", "init-encoder", init_from=warm, show_progress_bar=False)
+        model = SentenceEncoder.from_pretrained(run / "encoder-init")
+    else:
+        run = train_or_load(cfg, name, stages, init_from=warm, show_progress_bar=False)
+        model, diag = SentenceEncoder.from_pretrained(run / "final"), _diagnostics(run)
+    result = {"run": name, "seed": seed, "fold": fold, "scores": _evaluate(model, exp), "diagnostics": diag}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result))
+    os.replace(tmp, cache)
+    return result
+
+
+def jobs(exp: ExperimentConfig, cache_dir: Path) -> list[dict]:
+    """Every (run, seed, fold) of the experiment; fold-independent runs are listed once per seed."""
+    out = []
+    for seed in exp.seeds:
+        for name in ("bag_of_subwords", "warmup", "infonce"):
+            out.append({"run": name, "seed": seed, "fold": "A"})
+        for fold in exp.folds:
+            out += [{"run": r, "seed": seed, "fold": fold} for r in exp.main_runs]
+        for fold in exp.ablation_folds:
+            out += [{"run": r, "seed": seed, "fold": fold} for r in exp.ablations]
+    return [{**j, "exp": asdict(exp), "cache_dir": str(cache_dir)} for j in out]
+
+
+def run_all(exp: ExperimentConfig, output_dir) -> dict:
+    """Run every job (warm-ups first), aggregate, and write ``results.json`` + ``README.md``."""
+    from .evaluation.report import aggregate, write_report
+
+    out = Path(output_dir)
+    todo = jobs(exp, out / "cache")
+    warmups = [j for j in todo if j["run"] == "warmup"]
+    threads = max(1, (os.cpu_count() or 2) // max(exp.workers, 1))
+    if exp.workers <= 1:
+        for j in warmups:
+            run_job(j)
+        results = [run_job(j) for j in todo]
+    else:
+        ctx = get_context("spawn")
+        with ProcessPoolExecutor(exp.workers, mp_context=ctx) as pool:
+            list(pool.map(run_job, [{**j, "threads": threads} for j in warmups]))
+            results = list(pool.map(run_job, [{**j, "threads": threads} for j in todo]))
+    summary = aggregate(results, exp)
+    write_report(summary, out)
+    return summary
+
+
+def main(argv=None) -> int:
+    """``python -m emmax_core.experiment --output-dir results [--seeds 0 1 2] [--workers 2] [--quick]``."""
+    p = argparse.ArgumentParser(prog="python -m emmax_core.experiment", description=__doc__.split("\n")[0])
+    p.add_argument("--output-dir", default="results")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--quick", action="store_true", help="test-sized runs (minutes, not meaningful numbers)")
+    args = p.parse_args(argv)
+    exp = ExperimentConfig(seeds=tuple(args.seeds), workers=args.workers, quick=args.quick)
+    summary = run_all(exp, args.output_dir)
+    print(json.dumps(summary["headline"], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,244 @@
+"""Plots of the book: EM diagnostics over training, embedding maps, rank histograms, confusions, metric bars.
+
+Every function draws on a matplotlib ``Axes`` (made when not given) and returns it, or returns a ``Figure``
+for multi-panel plots; the notebooks call ``plt.show()``. Numbers are never computed here beyond what a plot
+needs: the diagnostics come from the training history (:mod:`emmax_core.diagnostics`), the embeddings from
+the encoder, the metrics from :mod:`emmax_core.evaluation`.
+
+Left out on purpose: styling options (one house style) and interactive plots (see :mod:`emmax_core.widgets`).
+
+Taught in: notebooks/05_em_iterations.ipynb, notebooks/06_rank_visualizations.ipynb and
+notebooks/08_geometry.ipynb.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+RANK_COLORS = ("#9e9e9e", "#6baed6", "#2171b5", "#d7301f")  # rank 0 (grey) .. rank 3 (red, translation)
+
+
+def _rank_color(rank: int, num_ranks: int) -> str:
+    return RANK_COLORS[rank] if num_ranks == len(RANK_COLORS) else plt.cm.viridis(rank / max(num_ranks - 1, 1))
+
+
+def _axes(ax):
+    return ax if ax is not None else plt.subplots(figsize=(5, 3.5))[1]
+
+
+def history_series(history: list[dict], key: str, stage: str = "em") -> tuple[np.ndarray, np.ndarray]:
+    """One metric of a run's history over the steps of one stage.
+
+    Args:
+        history: records from :func:`emmax_core.zoo.load_history`.
+        key: a record key, e.g. ``"agreement"`` (scalar) or ``"rank_means"`` (a list per step).
+        stage: ``"init-encoder"``, ``"init-gmm"`` or ``"em"``.
+
+    Returns:
+        ``(steps (T,), values (T,) or (T, N))`` as float arrays; a missing or ``None`` value is NaN.
+
+    Taught in: notebooks/05_em_iterations.ipynb
+    """
+    recs = [r for r in history if r.get("stage") == stage and key in r]
+    if not recs:
+        raise ValueError(f"no {stage!r} records with key {key!r}; keys: {sorted({k for r in history for k in r})}")
+    values = [np.nan if r[key] is None else r[key] for r in recs]
+    return np.array([r["step"] for r in recs], dtype=float), np.array(values, dtype=float)
+
+
+def plot_rank_means(history: list[dict], ax=None, stage: str = "em"):
+    """Running rank means m_r over the steps (spec section 3.4); they must stay ordered m_0 < ... < m_{N-1}."""
+    ax = _axes(ax)
+    steps, means = history_series(history, "rank_means", stage)
+    for r in range(means.shape[1]):
+        ax.plot(steps, means[:, r], color=_rank_color(r, means.shape[1]), label=f"$m_{r}$")
+    ax.set(xlabel=f"{stage} step", ylabel="cosine", title="rank means")
+    ax.legend(fontsize=8, ncol=2)
+    return ax
+
+
+def plot_rank_shares(history: list[dict], key: str = "gmm_counts", ax=None, title: str | None = None):
+    """Stacked share of (query, candidate) pairs per rank: ``gmm_counts`` (the GMM) or ``rank_mean_counts``."""
+    ax = _axes(ax)
+    steps, counts = history_series(history, key)
+    shares = counts / counts.sum(1, keepdims=True)
+    n = shares.shape[1]
+    ax.stackplot(steps, shares.T, colors=[_rank_color(r, n) for r in range(n)], labels=[f"rank {r}" for r in range(n)])
+    ax.set(xlabel="em step", ylabel="share of pairs", ylim=(0, 1), title=title or key)
+    return ax
+
+
+def plot_em_diagnostics(history: list[dict], oracle: list[dict] | None = None):
+    """Six panels of the EM stage: rank means, label shares of both modules, agreement and partner accuracy,
+    top-rank inflation, per-rank precision against true translations, and monolingual-row top-rank precision
+    against the nearest-neighbour baseline (design.md section 6, "Diagnostics").
+
+    Args:
+        history: records of the EM run (:func:`emmax_core.zoo.load_history`).
+        oracle: optional records of the ORACLE control, drawn dashed where comparable.
+
+    Returns:
+        ``matplotlib.figure.Figure`` with a 2 x 3 grid.
+
+    Taught in: notebooks/05_em_iterations.ipynb
+    """
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7), constrained_layout=True)
+    plot_rank_means(history, axes[0, 0])
+    plot_rank_shares(history, "gmm_counts", axes[0, 1], "label shares: GMM (fill), rank means (lines)")
+    steps, rm = history_series(history, "rank_mean_counts")
+    axes[0, 1].plot(steps, np.cumsum(rm / rm.sum(1, keepdims=True), 1)[:, :-1], color="k", lw=1)
+    axes[0, 1].legend(fontsize=7, loc="lower left")
+    ax = axes[0, 2]
+    for key, color in (("agreement", "C0"), ("partner_acc", "C1")):
+        ax.plot(*history_series(history, key), color=color, label=key)
+        if oracle:
+            ax.plot(*history_series(oracle, key), color=color, ls="--", label=f"{key} (ORACLE)")
+    ax.set(xlabel="em step", ylim=(0, 1), title="agreement and partner accuracy")
+    ax.legend(fontsize=7)
+    ax = axes[1, 0]
+    ax.plot(*history_series(history, "top_share"), color="C3", label="EM")
+    ax.set(xlabel="em step", ylabel="share", title="top-rank share of non-translations")
+    ax = axes[1, 1]
+    n = len(history_series(history, "rank_means")[1][0])
+    for r in range(1, n):
+        ax.plot(*history_series(history, f"precision_r{r}"), color=_rank_color(r, n), label=f"precision rank {r}")
+    ax.plot(*history_series(history, f"recall_r{n - 1}"), color="k", ls=":", label=f"recall rank {n - 1}")
+    ax.set_yscale("symlog", linthresh=1e-3)
+    ax.set(xlabel="em step", ylim=(0, 1), title="GMM ranks vs true translations")
+    ax.legend(fontsize=7)
+    ax = axes[1, 2]
+    ax.plot(*history_series(history, "mono_top_precision"), color="C3", marker="o", label="GMM top rank")
+    ax.plot(*history_series(history, "mono_nn_precision"), color="C2", marker="s", label="nearest neighbour")
+    if oracle:
+        ax.axhline(1.0, color="k", ls="--", lw=1, label="ORACLE (by definition)")
+    ax.set(xlabel="em step", ylim=(-0.02, 1.02), title="monolingual rows: precision")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def plot_label_matrix(labels, truth=None, ax=None, num_ranks: int = 4, title: str = "encoder labels"):
+    """A ``(B, Q)`` label matrix as an image (``-1`` white), true translations circled when ``truth`` is given."""
+    from matplotlib.colors import ListedColormap
+
+    ax = _axes(ax)
+    labels = np.asarray(labels, dtype=float)
+    cmap = ListedColormap([_rank_color(r, num_ranks) for r in range(num_ranks)]).with_extremes(bad="white")
+    im = ax.imshow(np.where(labels < 0, np.nan, labels), cmap=cmap, vmin=-0.5, vmax=num_ranks - 0.5,
+                   aspect="auto", interpolation="nearest")
+    if truth is not None:
+        rows, cols = np.nonzero(np.asarray(truth))
+        ax.scatter(cols, rows, s=14, facecolors="none", edgecolors="k", lw=0.8, label="true translation")
+        ax.legend(fontsize=7, loc="lower right")
+    ax.figure.colorbar(im, ax=ax, ticks=range(num_ranks), label="rank")
+    ax.set(xlabel="candidate j", ylabel="query i", title=title)
+    return ax
+
+
+def umap_coords(embeddings, n_neighbors: int = 15, min_dist: float = 0.1, random_state: int = 0) -> np.ndarray:
+    """2-D UMAP of ``(n, dim)`` embeddings with cosine distance; ``(n, 2)``.
+
+    umap-learn is imported here, not at module import: its first import JIT-compiles (tens of seconds).
+    A fixed ``random_state`` makes the map reproducible (and single-threaded).
+
+    Taught in: notebooks/06_rank_visualizations.ipynb
+    """
+    import umap
+
+    x = np.asarray(embeddings, dtype=np.float32)
+    if x.ndim != 2 or len(x) <= n_neighbors:
+        raise ValueError(f"embeddings must be (n, dim) with n > n_neighbors={n_neighbors}, got {x.shape}.")
+    reducer = umap.UMAP(n_neighbors=n_neighbors, min_dist=min_dist, metric="cosine", random_state=random_state)
+    return reducer.fit_transform(x)
+
+
+def plot_embedding_map(coords, groups, ax=None, title: str = "", legend: bool = True, cmap: str = "tab20"):
+    """Scatter ``(n, 2)`` coordinates coloured by ``n`` group names (a language, a meaning, ...)."""
+    ax = _axes(ax)
+    coords, groups = np.asarray(coords), np.asarray(groups, dtype=str)
+    names = sorted(set(groups.tolist()))
+    colors = plt.get_cmap(cmap, max(len(names), 1))
+    for i, name in enumerate(names):
+        pts = coords[groups == name]
+        ax.scatter(pts[:, 0], pts[:, 1], s=10, color=colors(i), label=name, alpha=0.8)
+    ax.set(title=title, xticks=[], yticks=[])
+    if legend:
+        ax.legend(fontsize=6, markerscale=1.5, ncol=2, loc="best", frameon=False)
+    return ax
+
+
+def plot_rank_histograms(sims, ranks, rank_means=None, truth=None, ax=None, bins: int = 60,
+                         title: str = "similarity by predicted rank"):
+    """Histogram of cosine similarities ``s_ij`` per predicted rank, rank means as vertical lines.
+
+    Args:
+        sims: ``(n,)`` or ``(B, Q)`` similarities.
+        ranks: same shape, the rank each pair was given (``-1`` = left out).
+        rank_means: optional ``(N,)`` running rank means m_r.
+        truth: optional bool mask of true translations, drawn as a black outline.
+
+    Taught in: notebooks/06_rank_visualizations.ipynb
+    """
+    ax = _axes(ax)
+    sims, ranks = np.asarray(sims, dtype=float).ravel(), np.asarray(ranks).ravel()
+    n = int(max(ranks.max() + 1, len(rank_means) if rank_means is not None else 0))
+    edges = np.linspace(min(sims.min(), 0.0), 1.0, bins + 1)
+    for r in range(n):
+        ax.hist(sims[ranks == r], bins=edges, color=_rank_color(r, n), alpha=0.6, label=f"rank {r}")
+    if truth is not None:
+        ax.hist(sims[np.asarray(truth).ravel()], bins=edges, histtype="step", color="k", lw=1.5,
+                label="true translations")
+    for r, m in enumerate(rank_means if rank_means is not None else []):
+        ax.axvline(m, color=_rank_color(r, n), ls="--", lw=1.2)
+    ax.set(xlabel="cosine similarity $s_{ij}$", ylabel="pairs", yscale="log", title=title)
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_confusion(matrix, ax=None, xlabel: str = "predicted rank", ylabel: str = "silver rank",
+                   title: str = "", normalize: bool = True):
+    """Confusion matrix as an annotated image; rows normalised to 1 when ``normalize`` (raw counts annotated)."""
+    ax = _axes(ax)
+    counts = np.asarray(matrix, dtype=float)
+    shown = counts / np.maximum(counts.sum(1, keepdims=True), 1) if normalize else counts
+    ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else None)
+    for (i, j), v in np.ndenumerate(counts):
+        ax.text(j, i, f"{shown[i, j]:.2f}\n({int(v)})" if normalize else f"{int(v)}", ha="center", va="center",
+                fontsize=7, color="white" if shown[i, j] > 0.6 * shown.max() else "black")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title, xticks=range(counts.shape[1]), yticks=range(counts.shape[0]))
+    return ax
+
+
+def plot_metric_bars(reports: dict[str, dict], metrics: list[str], better: dict[str, str] | None = None,
+                     ncols: int = 4):
+    """One bar chart per metric, one bar per model.
+
+    Args:
+        reports: ``{model name: {metric: value}}``, e.g. from
+            :func:`emmax_core.evaluation.geometry.geometry_report`.
+        metrics: metric names to draw, one panel each.
+        better: optional ``{metric: "higher" | "lower" | text}`` shown in the panel title.
+        ncols: panels per row.
+
+    Returns:
+        ``matplotlib.figure.Figure``.
+
+    Taught in: notebooks/08_geometry.ipynb
+    """
+    better = better or {}
+    nrows = -(-len(metrics) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.8 * nrows), constrained_layout=True,
+                             squeeze=False)
+    names = list(reports)
+    for ax, metric in zip(axes.flat, metrics):
+        values = [reports[m][metric] for m in names]
+        ax.bar(range(len(names)), values, color=[f"C{i}" for i in range(len(names))])
+        ax.set_xticks(range(len(names)), names, rotation=20, fontsize=8)
+        hint = better.get(metric, "")
+        ax.set_title(f"{metric}\n({hint} is better)" if hint in ("higher", "lower") else f"{metric}\n{hint}",
+                     fontsize=9)
+        for i, v in enumerate(values):
+            ax.text(i, v, f"{v:.3g}", ha="center", va="bottom", fontsize=7)
+    for ax in list(axes.flat)[len(metrics):]:
+        ax.axis("off")
+    return fig
