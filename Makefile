@@ -82,7 +82,7 @@ book-clean:
 	$(VENV)/bin/jupyter-book clean . --all
 
 bench: $(STAMP)
-	$(PY) -m benchmarks
+	$(PY) benchmarks/bench_gmm.py --output benchmarks/results.json
 
 results: $(STAMP)
 	$(PY) -m emmax_core.experiment --output-dir results

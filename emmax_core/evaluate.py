@@ -53,8 +53,14 @@ def _groups() -> dict[str, list[str]]:
 
 def suite(model, catalog_units: int = 150, seed: int = 0) -> dict:
     """All XRETE-mini tasks for one model; returns ``{task: {metric: value}}``."""
-    from .evaluation import (MiningEvaluator, ZeroShotClassificationEvaluator, evaluate_bitext_by_language,
-                             geometry_report, make_mining_task, rank_correlation)
+    from .evaluation import (
+        MiningEvaluator,
+        ZeroShotClassificationEvaluator,
+        evaluate_bitext_by_language,
+        geometry_report,
+        make_mining_task,
+        rank_correlation,
+    )
     from .evaluation.base import encode
     from .experiment import eval_rows
 

@@ -13,6 +13,8 @@ notebooks/08_geometry.ipynb.
 
 from __future__ import annotations
 
+import warnings
+
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -148,8 +150,11 @@ def umap_coords(embeddings, n_neighbors: int = 15, min_dist: float = 0.1, random
     x = np.asarray(embeddings, dtype=np.float32)
     if x.ndim != 2 or len(x) <= n_neighbors:
         raise ValueError(f"embeddings must be (n, dim) with n > n_neighbors={n_neighbors}, got {x.shape}.")
-    reducer = umap.UMAP(n_neighbors=n_neighbors, min_dist=min_dist, metric="cosine", random_state=random_state)
-    return reducer.fit_transform(x)
+    reducer = umap.UMAP(n_neighbors=n_neighbors, min_dist=min_dist, metric="cosine", random_state=random_state,
+                        n_jobs=1)
+    with warnings.catch_warnings():  # "n_jobs overridden by random_state": the seed is the point here
+        warnings.filterwarnings("ignore", message=".*n_jobs.*", category=UserWarning)
+        return reducer.fit_transform(x)
 
 
 def plot_embedding_map(coords, groups, ax=None, title: str = "", legend: bool = True, cmap: str = "tab20"):
@@ -162,8 +167,9 @@ def plot_embedding_map(coords, groups, ax=None, title: str = "", legend: bool = 
         pts = coords[groups == name]
         ax.scatter(pts[:, 0], pts[:, 1], s=10, color=colors(i), label=name, alpha=0.8)
     ax.set(title=title, xticks=[], yticks=[])
-    if legend:
-        ax.legend(fontsize=6, markerscale=1.5, ncol=2, loc="best", frameon=False)
+    if legend:  # outside, on the right: a map has no empty corner to spare
+        ax.legend(fontsize=7, markerscale=1.5, ncol=1 + len(names) // 18, loc="center left",
+                  bbox_to_anchor=(1.01, 0.5), frameon=False)
     return ax
 
 

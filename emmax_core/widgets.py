@@ -112,7 +112,7 @@ def rank_explorer(embeddings, texts, langs, units, gmm, rank_means, choices=None
     Args:
         embeddings, texts, langs, units, gmm, rank_means, k: as in :func:`neighbour_table`.
         choices: rows offered in the dropdown (default: the first 30).
-        value: the row selected at first (default: the first choice).
+        value: the row selected at first (default: the first choice; added to ``choices`` if missing).
 
     Returns:
         ``ipywidgets.VBox`` of a ``Dropdown`` and an ``HTML`` table (core widgets: their state embeds in
@@ -125,6 +125,8 @@ def rank_explorer(embeddings, texts, langs, units, gmm, rank_means, choices=None
     choices = list(range(min(30, len(texts)))) if choices is None else [int(c) for c in choices]
     if not choices:
         raise ValueError("choices is empty; pass the rows to offer in the dropdown.")
+    if value is not None and int(value) not in choices:
+        choices.insert(0, int(value))
     dropdown = w.Dropdown(options=[(_label(texts[i], langs[i]), i) for i in choices],
                           value=choices[0] if value is None else int(value), description="sentence",
                           layout=w.Layout(width="95%"))

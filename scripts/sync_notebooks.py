@@ -74,7 +74,7 @@ def sync(path: Path) -> bool:
         cells[1]["source"] = install["source"]
     else:
         cells.insert(1, install)
-    if "from emmax_core.env import setup" not in "".join(cells[2]["source"]):
+    if "emmax_core.env import" not in "".join(cells[2]["source"]) or "setup(" not in "".join(cells[2]["source"]):
         raise SystemExit(f"{rel}: the third cell must call emmax_core.env.setup()")
     changed = json.dumps(nb, sort_keys=True) != before
     if changed:

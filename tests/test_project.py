@@ -1,9 +1,9 @@
 """The project's set-up stays consistent: pyproject, environment.yml, Makefile, CI, book config."""
 
 import re
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -135,6 +135,8 @@ def test_rank_explorer_updates_its_table():
     assert "<table" in first and "s1" in first
     dropdown.value = 3
     assert table.value != first
+    box = widgets.rank_explorer(x, texts, langs, units, gmm, rm, choices=[0, 3], value=5)
+    assert box.children[0].value == 5 and [v for _, v in box.children[0].options] == [5, 0, 3]
 
 
 @pytest.mark.slow
