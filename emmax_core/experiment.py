@@ -30,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-# name -> (description, config overrides on top of the tiny preset, paper-faithful?)
+#: Every run of the experiment: name -> (description, config overrides on the tiny preset, paper-faithful?).
+#: Runs whose third field is False are named deviations from the paper, reported beside it.
 RUNS: dict[str, tuple[str, dict, bool]] = {
     "bag_of_subwords": ("bag of subwords (one-hot subword counts, no training)", {}, True),
     "warmup": ("warm-up only (stage 1 InfoNCE on parallel pairs)", {}, True),
@@ -66,14 +67,15 @@ class ExperimentConfig:
     catalog_units: int = 80  # held-out / pool units sampled per catalog scope for evaluation
     workers: int = 2
     quick: bool = False  # tiny step counts, for tests
+    profile: str = "tiny"  # "colab": the same experiment with xlm-roberta-base on a GPU (the paper's setting)
     overrides: dict = field(default_factory=dict)
 
 
 def base_config(seed: int, fold: str, exp: ExperimentConfig, extra: dict | None = None):
-    """The tiny preset with the run's seed, fold and overrides (and test-sized steps when ``quick``)."""
-    from .config import tiny
+    """The profile's preset with the run's seed, fold and overrides (and test-sized steps when ``quick``)."""
+    from .config import preset
 
-    cfg = tiny().replace(train={"seed": seed}, data={"fold": fold})
+    cfg = preset(exp.profile).replace(train={"seed": seed}, data={"fold": fold})
     if exp.quick:
         cfg = cfg.replace(train={"init_steps": 4, "gmm_steps": 3, "em_steps": 4, "warmup_steps": 1,
                                  "em_warmup_steps": 1, "checkpoint_every": 0, "log_every": 1})
@@ -172,7 +174,7 @@ def run_job(job: dict) -> dict:
         from .evaluation import BagOfSubwordsEncoder
         from .tokenizer import get_tokenizer
 
-        model = BagOfSubwordsEncoder(get_tokenizer(cfg.encoder.tokenizer))
+        model = BagOfSubwordsEncoder(get_tokenizer(cfg.encoder.tokenizer))  # the profile's own tokenizer
     elif name == "warmup":
         model = SentenceEncoder.from_pretrained(warm / "encoder-init")
     elif name == "infonce":
@@ -210,7 +212,7 @@ def run_all(exp: ExperimentConfig, output_dir) -> dict:
     out = Path(output_dir)
     todo = jobs(exp, out / "cache")
     warmups = [j for j in todo if j["run"] == "warmup"]
-    threads = max(1, (os.cpu_count() or 2) // max(exp.workers, 1))
+    threads = max(1, (os.cpu_count() or 2) // max(exp.workers, 1))  # a GPU run wants --workers 1
     if exp.workers <= 1:
         for j in warmups:
             run_job(j)
@@ -232,8 +234,10 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--quick", action="store_true", help="test-sized runs (minutes, not meaningful numbers)")
+    p.add_argument("--profile", default="tiny", choices=["tiny", "colab"],
+                   help="colab: xlm-roberta-base on one GPU (use --workers 1)")
     args = p.parse_args(argv)
-    exp = ExperimentConfig(seeds=tuple(args.seeds), workers=args.workers, quick=args.quick)
+    exp = ExperimentConfig(seeds=tuple(args.seeds), workers=args.workers, quick=args.quick, profile=args.profile)
     summary = run_all(exp, args.output_dir)
     print(json.dumps(summary["headline"], indent=1))
     return 0

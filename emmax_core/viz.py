@@ -1,14 +1,10 @@
 """Plots of the book: EM diagnostics over training, embedding maps, rank histograms, confusions, metric bars.
 
-Every function draws on a matplotlib ``Axes`` (made when not given) and returns it, or returns a ``Figure``
-for multi-panel plots; the notebooks call ``plt.show()``. Numbers are never computed here beyond what a plot
-needs: the diagnostics come from the training history (:mod:`emmax_core.diagnostics`), the embeddings from
-the encoder, the metrics from :mod:`emmax_core.evaluation`.
+Each function draws on a matplotlib ``Axes`` (made when not given) and returns it, or a ``Figure`` for
+multi-panel plots; notebooks call ``plt.show()``. Nothing is computed here beyond what a plot needs (the
+diagnostics come from :mod:`emmax_core.diagnostics` via the history). Left out: styling options, widgets.
 
-Left out on purpose: styling options (one house style) and interactive plots (see :mod:`emmax_core.widgets`).
-
-Taught in: notebooks/05_em_iterations.ipynb, notebooks/06_rank_visualizations.ipynb and
-notebooks/08_geometry.ipynb.
+Taught in: notebooks/05_em_iterations.ipynb, 06_rank_visualizations.ipynb and 08_geometry.ipynb.
 """
 
 from __future__ import annotations
@@ -17,6 +13,7 @@ import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.colors import ListedColormap
 
 RANK_COLORS = ("#9e9e9e", "#6baed6", "#2171b5", "#d7301f")  # rank 0 (grey) .. rank 3 (red, translation)
 
@@ -49,28 +46,6 @@ def history_series(history: list[dict], key: str, stage: str = "em") -> tuple[np
     return np.array([r["step"] for r in recs], dtype=float), np.array(values, dtype=float)
 
 
-def plot_rank_means(history: list[dict], ax=None, stage: str = "em"):
-    """Running rank means m_r over the steps (spec section 3.4); they must stay ordered m_0 < ... < m_{N-1}."""
-    ax = _axes(ax)
-    steps, means = history_series(history, "rank_means", stage)
-    for r in range(means.shape[1]):
-        ax.plot(steps, means[:, r], color=_rank_color(r, means.shape[1]), label=f"$m_{r}$")
-    ax.set(xlabel=f"{stage} step", ylabel="cosine", title="rank means")
-    ax.legend(fontsize=8, ncol=2)
-    return ax
-
-
-def plot_rank_shares(history: list[dict], key: str = "gmm_counts", ax=None, title: str | None = None):
-    """Stacked share of (query, candidate) pairs per rank: ``gmm_counts`` (the GMM) or ``rank_mean_counts``."""
-    ax = _axes(ax)
-    steps, counts = history_series(history, key)
-    shares = counts / counts.sum(1, keepdims=True)
-    n = shares.shape[1]
-    ax.stackplot(steps, shares.T, colors=[_rank_color(r, n) for r in range(n)], labels=[f"rank {r}" for r in range(n)])
-    ax.set(xlabel="em step", ylabel="share of pairs", ylim=(0, 1), title=title or key)
-    return ax
-
-
 def plot_em_diagnostics(history: list[dict], oracle: list[dict] | None = None):
     """Six panels of the EM stage: rank means, label shares of both modules, agreement and partner accuracy,
     top-rank inflation, per-rank precision against true translations, and monolingual-row top-rank precision
@@ -86,43 +61,61 @@ def plot_em_diagnostics(history: list[dict], oracle: list[dict] | None = None):
     Taught in: notebooks/05_em_iterations.ipynb
     """
     fig, axes = plt.subplots(2, 3, figsize=(13, 7), constrained_layout=True)
-    plot_rank_means(history, axes[0, 0])
-    plot_rank_shares(history, "gmm_counts", axes[0, 1], "label shares: GMM (fill), rank means (lines)")
-    steps, rm = history_series(history, "rank_mean_counts")
-    axes[0, 1].plot(steps, np.cumsum(rm / rm.sum(1, keepdims=True), 1)[:, :-1], color="k", lw=1)
-    axes[0, 1].legend(fontsize=7, loc="lower left")
-    ax = axes[0, 2]
-    for key, color in (("agreement", "C0"), ("partner_acc", "C1")):
-        ax.plot(*history_series(history, key), color=color, label=key)
-        if oracle:
-            ax.plot(*history_series(oracle, key), color=color, ls="--", label=f"{key} (ORACLE)")
-    ax.set(xlabel="em step", ylim=(0, 1), title="agreement and partner accuracy")
-    ax.legend(fontsize=7)
-    ax = axes[1, 0]
-    ax.plot(*history_series(history, "top_share"), color="C3", label="EM")
-    ax.set(xlabel="em step", ylabel="share", title="top-rank share of non-translations")
-    ax = axes[1, 1]
-    n = len(history_series(history, "rank_means")[1][0])
-    for r in range(1, n):
-        ax.plot(*history_series(history, f"precision_r{r}"), color=_rank_color(r, n), label=f"precision rank {r}")
-    ax.plot(*history_series(history, f"recall_r{n - 1}"), color="k", ls=":", label=f"recall rank {n - 1}")
-    ax.set_yscale("symlog", linthresh=1e-3)
-    ax.set(xlabel="em step", ylim=(0, 1), title="GMM ranks vs true translations")
-    ax.legend(fontsize=7)
-    ax = axes[1, 2]
-    ax.plot(*history_series(history, "mono_top_precision"), color="C3", marker="o", label="GMM top rank")
-    ax.plot(*history_series(history, "mono_nn_precision"), color="C2", marker="s", label="nearest neighbour")
-    if oracle:
-        ax.axhline(1.0, color="k", ls="--", lw=1, label="ORACLE (by definition)")
-    ax.set(xlabel="em step", ylim=(-0.02, 1.02), title="monolingual rows: precision")
-    ax.legend(fontsize=7)
+    _plot_modules(history, oracle, axes[0])
+    _plot_label_quality(history, oracle, axes[1])
     return fig
 
 
-def plot_label_matrix(labels, truth=None, ax=None, num_ranks: int = 4, title: str = "encoder labels"):
-    """A ``(B, Q)`` label matrix as an image (``-1`` white), true translations circled when ``truth`` is given."""
-    from matplotlib.colors import ListedColormap
+def _plot_modules(history, oracle, axes) -> None:
+    """Top row: what the two modules believe (rank means, label shares) and how they agree."""
+    steps, means = history_series(history, "rank_means")
+    n = means.shape[1]
+    for r in range(n):
+        axes[0].plot(steps, means[:, r], color=_rank_color(r, n), label=f"$m_{r}$")
+    axes[0].set(xlabel="em step", ylabel="cosine", title="rank means")
+    axes[0].legend(fontsize=8, ncol=2)
+    gmm, rm = (history_series(history, key)[1] for key in ("gmm_counts", "rank_mean_counts"))
+    axes[1].stackplot(steps, (gmm / gmm.sum(1, keepdims=True)).T, colors=[_rank_color(r, n) for r in range(n)],
+                      labels=[f"rank {r}" for r in range(n)])
+    axes[1].plot(steps, np.cumsum(rm / rm.sum(1, keepdims=True), 1)[:, :-1], color="k", lw=1)
+    axes[1].set(xlabel="em step", ylabel="share of pairs", ylim=(0, 1),
+                title="label shares: GMM (fill), rank means (lines)")
+    axes[1].legend(fontsize=7, loc="lower left")
+    for key, color in (("agreement", "C0"), ("partner_acc", "C1")):
+        axes[2].plot(*history_series(history, key), color=color, label=key)
+        if oracle:
+            axes[2].plot(*history_series(oracle, key), color=color, ls="--", label=f"{key} (ORACLE)")
+    axes[2].set(xlabel="em step", ylim=(0, 1), title="agreement and partner accuracy")
+    axes[2].legend(fontsize=7)
 
+
+def _plot_label_quality(history, oracle, axes) -> None:
+    """Bottom row: top-rank inflation and the precision of the labels against the true translations."""
+    axes[0].plot(*history_series(history, "top_share"), color="C3")
+    axes[0].set(xlabel="em step", ylabel="share", title="top-rank share of non-translations")
+    n = len(history_series(history, "rank_means")[1][0])
+    for r in range(1, n):
+        axes[1].plot(*history_series(history, f"precision_r{r}"), color=_rank_color(r, n), label=f"precision rank {r}")
+    axes[1].plot(*history_series(history, f"recall_r{n - 1}"), color="k", ls=":", label=f"recall rank {n - 1}")
+    axes[1].set_yscale("symlog", linthresh=1e-3)
+    axes[1].set(xlabel="em step", ylim=(0, 1), title="GMM ranks vs true translations")
+    axes[1].legend(fontsize=7)
+    axes[2].plot(*history_series(history, "mono_top_precision"), color="C3", marker="o", label="GMM top rank")
+    axes[2].plot(*history_series(history, "mono_nn_precision"), color="C2", marker="s", label="nearest neighbour")
+    if oracle:  # the ORACLE's own labels are exact; what matters is whether its training sharpens neighbours
+        axes[2].plot(*history_series(oracle, "mono_nn_precision"), color="C2", ls="--", label="nearest neighbour (ORACLE)")
+    axes[2].set(xlabel="em step", ylim=(-0.02, 1.02), title="monolingual rows: precision")
+    axes[2].legend(fontsize=7)
+
+
+def plot_label_matrix(labels, truth=None, ax=None, num_ranks: int = 4, title: str = "encoder labels"):
+    """A ``(B, Q)`` label matrix as an image (``-1`` white), true translations circled when ``truth`` is given.
+
+    Args:
+        labels: ``(B, Q)`` ranks, ``-1`` = left out. truth: optional ``(B, Q)`` bool.
+
+    Taught in: notebooks/05_em_iterations.ipynb
+    """
     ax = _axes(ax)
     labels = np.asarray(labels, dtype=float)
     cmap = ListedColormap([_rank_color(r, num_ranks) for r in range(num_ranks)]).with_extremes(bad="white")
@@ -138,10 +131,9 @@ def plot_label_matrix(labels, truth=None, ax=None, num_ranks: int = 4, title: st
 
 
 def umap_coords(embeddings, n_neighbors: int = 15, min_dist: float = 0.1, random_state: int = 0) -> np.ndarray:
-    """2-D UMAP of ``(n, dim)`` embeddings with cosine distance; ``(n, 2)``.
+    """2-D UMAP of ``(n, dim)`` embeddings with cosine distance; ``(n, 2)``. Reproducible (fixed ``random_state``).
 
     umap-learn is imported here, not at module import: its first import JIT-compiles (tens of seconds).
-    A fixed ``random_state`` makes the map reproducible (and single-threaded).
 
     Taught in: notebooks/06_rank_visualizations.ipynb
     """
@@ -158,7 +150,10 @@ def umap_coords(embeddings, n_neighbors: int = 15, min_dist: float = 0.1, random
 
 
 def plot_embedding_map(coords, groups, ax=None, title: str = "", legend: bool = True, cmap: str = "tab20"):
-    """Scatter ``(n, 2)`` coordinates coloured by ``n`` group names (a language, a meaning, ...)."""
+    """Scatter ``(n, 2)`` coordinates coloured by ``n`` group names (a language, a meaning, ...).
+
+    Taught in: notebooks/06_rank_visualizations.ipynb
+    """
     ax = _axes(ax)
     coords, groups = np.asarray(coords), np.asarray(groups, dtype=str)
     names = sorted(set(groups.tolist()))
@@ -203,7 +198,10 @@ def plot_rank_histograms(sims, ranks, rank_means=None, truth=None, ax=None, bins
 
 def plot_confusion(matrix, ax=None, xlabel: str = "predicted rank", ylabel: str = "silver rank",
                    title: str = "", normalize: bool = True):
-    """Confusion matrix as an annotated image; rows normalised to 1 when ``normalize`` (raw counts annotated)."""
+    """Confusion matrix ``(R, C)`` as an annotated image; rows normalised to 1 when ``normalize`` (counts shown).
+
+    Taught in: notebooks/06_rank_visualizations.ipynb
+    """
     ax = _axes(ax)
     counts = np.asarray(matrix, dtype=float)
     shown = counts / np.maximum(counts.sum(1, keepdims=True), 1) if normalize else counts
@@ -241,8 +239,7 @@ def plot_metric_bars(reports: dict[str, dict], metrics: list[str], better: dict[
         ax.bar(range(len(names)), values, color=[f"C{i}" for i in range(len(names))])
         ax.set_xticks(range(len(names)), names, rotation=20, fontsize=8)
         hint = better.get(metric, "")
-        ax.set_title(f"{metric}\n({hint} is better)" if hint in ("higher", "lower") else f"{metric}\n{hint}",
-                     fontsize=9)
+        ax.set_title(f"{metric}\n" + (f"({hint} is better)" if hint in ("higher", "lower") else hint), fontsize=9)
         for i, v in enumerate(values):
             ax.text(i, v, f"{v:.3g}", ha="center", va="bottom", fontsize=7)
     for ax in list(axes.flat)[len(metrics):]:

@@ -44,11 +44,11 @@ def test_em_diagnostics_draws_six_panels_with_data():
     plt.close(fig)
 
 
-def test_rank_shares_stack_to_one():
-    ax = viz.plot_rank_shares(_history())
-    top = ax.collections[-1].get_paths()[0].vertices[:, 1].max()
+def test_label_shares_stack_to_one():
+    fig = viz.plot_em_diagnostics(_history())
+    top = fig.axes[1].collections[-1].get_paths()[0].vertices[:, 1].max()
     assert top == pytest.approx(1.0)
-    plt.close(ax.figure)
+    plt.close(fig)
 
 
 def test_confusion_annotates_counts_and_row_shares():
