@@ -133,7 +133,7 @@ def test_mlm_head_is_tied_to_input_embeddings(make_tiny_encoder):
         make_tiny_encoder().mlm_logits(**batch)
 
 
-@pytest.mark.parametrize("path", ["./missing-model", "/no/such/model", "runs/tiny/final"])
+@pytest.mark.parametrize("path", ["./missing-model", "/no/such/model", "runs/no-such-run-3f9c/final"])
 def test_missing_path_names_the_offline_default(path):
     with pytest.raises(FileNotFoundError) as info:
         SentenceEncoder.from_pretrained(path)
