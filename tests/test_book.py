@@ -7,8 +7,10 @@ with `-m "not book"` (`make test-fast` does). The browser tests open every page 
 Chromium (tests/browser.py) and save screenshots to `_build/screenshots/`. Without Chromium they skip,
 except under `CI=true`, where they fail.
 
-Environment: `EMMAX_BOOK_BUILT=1` (reuse the build), `EMMAX_NOTEBOOK_LIMIT_S` (per-notebook run time limit,
-default 300 s), `EMMAX_BOOK_TIMEOUT_S` (whole build, default 3600 s).
+Environment: `EMMAX_BOOK_BUILT=1` (reuse the build), `EMMAX_NOTEBOOK_LIMIT_S` (per-notebook guard against
+runaway notebooks, default 900 s; the 3-minute reading budget is a target read off book/execution.html, not a
+timed test: a cold model cache on a loaded machine takes longer), `EMMAX_BOOK_TIMEOUT_S` (whole build,
+default 3600 s).
 
 The fast tests at the end keep book/api.md in step with the package and its docstrings valid reST.
 """
@@ -39,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 BUILD_LOG = ROOT / "_build" / "book-build.log"
 SCREENSHOTS = ROOT / "_build" / "screenshots"
-NOTEBOOK_LIMIT_S = float(os.environ.get("EMMAX_NOTEBOOK_LIMIT_S", "300"))
+NOTEBOOK_LIMIT_S = float(os.environ.get("EMMAX_NOTEBOOK_LIMIT_S", "900"))
 BUILD_TIMEOUT_S = float(os.environ.get("EMMAX_BOOK_TIMEOUT_S", "3600"))
 # Headless, but not MPLBACKEND=Agg: a kernel started under Agg never displays a figure (plt.show() is a
 # no-op), so the book would have no plots. The inline backend renders with Agg and shows the figures.
