@@ -266,6 +266,18 @@ def held_out_units(seed: int = 123, fraction: float = 0.2) -> set[str]:
     return set(_held_out(int(seed), float(fraction)))
 
 
+def multiway_units(langs, sources=None) -> pd.DataFrame:
+    """Held-out units present in every one of ``langs``: one row per (unit, language), sorted by unit then language.
+
+    Returns:
+        ``DataFrame`` with the corpus columns; ``n_units * len(langs)`` rows. Taught in: notebooks/08_geometry.ipynb
+    """
+    langs = _check_langs(langs)
+    rows = _rows(langs, _check_sources(sources), units=_held_out(123, 0.2))
+    full = rows.groupby("unit_id")["lang"].nunique().loc[lambda n: n == len(langs)].index
+    return rows[rows["unit_id"].isin(full)].sort_values(["unit_id", "lang"]).reset_index(drop=True)
+
+
 def _unit_levels(unit: str) -> tuple[str, str, str]:
     """(unit, article-or-app, group-or-source) keys of a unit_id."""
     source, sep, key = unit.partition(":")
