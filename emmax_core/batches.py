@@ -61,13 +61,17 @@ class CorpusSampler:
         seed: RNG seed.
         udhr_batch_prob: probability that a batch is drawn from UDHR rather than from the catalogs.
         em_sources: sources of EM batches (``None`` = every source with monolingual text).
+        multiway: warm-up pairs join any two languages of a unit (PARALLEL languages and the pivot),
+            not only xx-pivot (``DataConfig.pairs="multiway"``, a named deviation: lever (a) of the experiment).
+        mlm_texts: sentences of every language for an MLM loss on all corpus text (``DataConfig.mlm_text="all"``).
     """
 
     def __init__(self, parallel, mono, unit_index, lang_index, pivot="eng", seed=0, udhr_batch_prob=0.2,
-                 em_sources=None):
+                 em_sources=None, multiway=False, mlm_texts=None):
         if len(parallel) == 0:
             raise ValueError("parallel: no parallel pairs; check DataConfig.parallel_langs and sources.")
         self.unit_index, self.lang_index, self.pivot = unit_index, lang_index, pivot
+        self.multiway, self.mlm_texts = bool(multiway), list(mlm_texts) if mlm_texts is not None else None
         self.udhr_batch_prob = float(udhr_batch_prob)
         self.em_sources = None if em_sources is None else set(em_sources)
         self.rng = np.random.default_rng(seed)
@@ -100,6 +104,27 @@ class CorpusSampler:
         sub = frame.iloc[picks]
         return list(sub["pivot_text"]), list(sub["text"]), list(sub["unit_id"]), list(sub["lang"])
 
+    def _multiway_pairs(self, source: str, num_pairs: int):
+        """Like :meth:`_pairs`, but each pair joins two distinct languages of the unit (pivot included)."""
+        units = self._par_units[source]
+        chosen = self.rng.choice(units, size=min(num_pairs, len(units)), replace=False)
+        frame, rows = self._par[source], self._par_rows[source]
+        left, right, left_langs, right_langs = [], [], [], []
+        for u in chosen:
+            idx = rows[u]  # row j: (lang_j, text_j); index len(idx) stands for the pivot sentence
+            i, j = self.rng.choice(len(idx) + 1, size=2, replace=False)
+            for k, texts, langs in ((i, left, left_langs), (j, right, right_langs)):
+                row = frame.iloc[idx[min(k, len(idx) - 1)]]
+                texts.append(row["pivot_text"] if k == len(idx) else row["text"])
+                langs.append(self.pivot if k == len(idx) else row["lang"])
+        return left, right, list(chosen), left_langs, right_langs
+
+    def mlm_batch(self, num_sentences: int) -> list[str]:
+        """``num_sentences`` sentences drawn uniformly from every language's text (``mlm_text="all"``)."""
+        if not self.mlm_texts:
+            raise ValueError("mlm_batch needs mlm_texts: build the sampler with DataConfig.mlm_text='all'.")
+        return [self.mlm_texts[i] for i in self.rng.integers(len(self.mlm_texts), size=num_sentences)]
+
     def parallel_batch(self, num_pairs: int) -> Batch:
         """A batch of ``num_pairs`` distinct meanings, each pivot sentence paired with one translation.
 
@@ -107,13 +132,17 @@ class CorpusSampler:
             :class:`Batch` with ``B = 2 * num_pairs`` rows, partner of ``i`` is ``(i + P) mod B``.
         """
         source = self._choose_source(em=False)
-        piv, tgt, units, langs = self._pairs(source, num_pairs)
+        if self.multiway:
+            piv, tgt, units, piv_langs, langs = self._multiway_pairs(source, num_pairs)
+        else:
+            piv, tgt, units, langs = self._pairs(source, num_pairs)
+            piv_langs = [self.pivot] * len(units)
         p = len(units)
         partner = torch.cat([torch.arange(p, 2 * p), torch.arange(0, p)])
         return Batch(
             texts=piv + tgt,
             unit_ids=torch.tensor([self.unit_index[u] for u in units * 2]),
-            lang_ids=torch.tensor([self.lang_index[self.pivot]] * p + [self.lang_index[g] for g in langs]),
+            lang_ids=torch.tensor([self.lang_index[g] for g in piv_langs + langs]),
             partner=partner, source=source,
         )
 
@@ -186,5 +215,10 @@ def build_sampler(config) -> CorpusSampler:
     table = corpus.load_corpus()
     unit_index = {u: i for i, u in enumerate(sorted(set(table["unit_id"])))}
     lang_index = {g: i for i, g in enumerate(sorted(set(table["lang"])))}
+    mlm_texts = None
+    if d.mlm_text == "all" and config.train.mlm_weight > 0:  # every language, as a pretrained backbone's MLM
+        frame = table.select_columns(["unit_id", "text"]).to_pandas()
+        mlm_texts = frame.text[~frame.unit_id.isin(exclude or ())].tolist()
     return CorpusSampler(pairs, mono, unit_index, lang_index, pivot=d.pivot, seed=config.train.seed,
-                         udhr_batch_prob=d.udhr_batch_prob, em_sources=d.em_sources)
+                         udhr_batch_prob=d.udhr_batch_prob, em_sources=d.em_sources,
+                         multiway=d.pairs == "multiway", mlm_texts=mlm_texts)

@@ -135,7 +135,7 @@ class RankConfig(_Section):
     queue_size: int = 768  # K, momentum-key queue length (need not divide the batch)
     momentum: float = 0.99  # m, key-encoder momentum (0.99 suits runs of a few hundred steps)
     classifier: str = "gmm"  # "gmm" (the paper's diagonal mixture) or "fc" (the ablation)
-    labeller: str = "gmm"  # "gmm" (EMMA-X), controls "oracle"/"ctl", variants "gmm_mnn"/"gmm_topk" (labelling.py)
+    labeller: str = "gmm"  # "gmm" (EMMA-X), controls "oracle"/"oracle_nn"/"ctl", variants "gmm_mnn"/"gmm_topk"
     exclude_empty_rows: bool = False  # drop rows without a positive at some rank from ranking InfoNCE
     confidence_threshold: float | None = None  # ignore GMM labels below this max posterior (< 1 - epsilon)
 
@@ -147,7 +147,7 @@ class RankConfig(_Section):
         _check(0 < self.rank_mean_ema <= 1, "rank_mean_ema", self.rank_mean_ema, "use a value in (0, 1]")
         _check(0 <= self.momentum < 1, "momentum", self.momentum, "use a value in [0, 1)")
         _choice("classifier", self.classifier, ("gmm", "fc"))
-        _choice("labeller", self.labeller, ("gmm", "oracle", "ctl", "gmm_mnn", "gmm_topk"))
+        _choice("labeller", self.labeller, ("gmm", "oracle", "ctl", "gmm_mnn", "gmm_topk", "oracle_nn"))
         threshold = self.confidence_threshold
         _check(threshold is None or 0 < threshold < 1, "confidence_threshold", threshold, "use null or a value in (0, 1)")
 
@@ -206,9 +206,13 @@ class DataConfig(_Section):
     pivot: str = "eng"  # language every parallel pair is aligned with
     leak_free: bool = True  # keep held-out evaluation units out of the EM monolingual pools
     udhr_batch_prob: float = 0.2  # probability that a warm-up batch comes from UDHR (else catalogs)
+    pairs: str = "pivot"  # warm-up pairs: "pivot" (xx-eng, the paper) or "multiway" (xx-yy of PARALLEL + pivot)
+    mlm_text: str = "batch"  # MLM input: "batch" (the batch's sentences) or "all" (every language's text)
 
     def __post_init__(self) -> None:
         _choice("fold", self.fold, ("A", "B"))
+        _choice("pairs", self.pairs, ("pivot", "multiway"))
+        _choice("mlm_text", self.mlm_text, ("batch", "all"))
         _check(0 <= self.udhr_batch_prob <= 1, "udhr_batch_prob", self.udhr_batch_prob, "use a probability in [0, 1]")
         for name in ("sources", "em_sources", "parallel_langs", "non_parallel_langs", "unseen_langs"):
             value = getattr(self, name)
@@ -235,6 +239,10 @@ class EMMAXConfig:
     ranks: RankConfig = dataclasses.field(default_factory=RankConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
+
+    def __post_init__(self) -> None:
+        _check(self.train.mlm_weight == 0 or self.encoder.mlm, "train.mlm_weight", self.train.mlm_weight,
+               "an MLM loss needs the LM head: set encoder.mlm=True (or mlm_weight=0)")
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """Return nested plain dicts `{"encoder": {...}, "ranks": {...}, ...}`."""

@@ -148,12 +148,19 @@ class SentenceEncoder(nn.Module):
             pooled = self.projection(pooled)
         return F.normalize(pooled, dim=-1) if normalize else pooled
 
-    def mlm_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Masked-LM logits `(batch, seq, vocab)` from the shared backbone (needs `mlm=True`)."""
+    def mlm_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                   positions: torch.Tensor | None = None) -> torch.Tensor:
+        """Masked-LM logits `(batch, seq, vocab)` from the shared backbone (needs `mlm=True`).
+
+        With a bool `positions` mask `(batch, seq)` only those tokens go through the LM head and the result
+        is `(n_positions, vocab)`: with 10% masking that skips ~90% of the vocabulary projection.
+        """
         if self.mlm_head is None:
             raise ValueError("this encoder has no MLM head: build it with EncoderConfig(mlm=True)")
-        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask)
-        return self.mlm_head(out.last_hidden_state, self.backbone.get_input_embeddings().weight)
+        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        if positions is not None:
+            hidden = hidden[positions]
+        return self.mlm_head(hidden, self.backbone.get_input_embeddings().weight)
 
     def encode(self, sentences: str | list[str], batch_size: int = 32, show_progress_bar: bool | None = None,
                convert_to_numpy: bool = True, convert_to_tensor: bool = False,

@@ -39,6 +39,8 @@ RUNS: dict[str, tuple[str, dict, bool]] = {
     "ctl": ("MoCo control: same EM batches, every non-partner rank 0", {"ranks": {"labeller": "ctl"}}, True),
     "em": ("EMMA-X EM as specified (GMM pseudo-labels)", {}, True),
     "oracle": ("ORACLE: true translations labelled top rank", {"ranks": {"labeller": "oracle"}}, True),
+    "oracle_nn": ("ORACLE top-1: top rank only where the nearest cross-language neighbour is a translation",
+                  {"ranks": {"labeller": "oracle_nn"}}, True),
     "em_mnn": ("VARIANT (deviation): top rank only for GMM-gated mutual nearest neighbours",
                {"ranks": {"labeller": "gmm_mnn"}}, False),
     "em_topk": ("VARIANT (deviation): top rank for top-3 neighbours both modules rank high",
@@ -48,8 +50,59 @@ RUNS: dict[str, tuple[str, dict, bool]] = {
     "em_fc": ("ablation: fully-connected rank classifier instead of the GMM", {"ranks": {"classifier": "fc"}}, True),
     "em_no_mono": ("ablation: EM without NON-PARALLEL rows", {"train": {"em_mono_per_batch": 0}}, True),
 }
-EM_LIKE = ("ctl", "em", "oracle", "em_mnn", "em_topk", "em_n2", "em_n8", "em_fc", "em_no_mono")
+EM_LIKE = ("ctl", "em", "oracle", "oracle_nn", "em_mnn", "em_topk", "em_n2", "em_n8", "em_fc", "em_no_mono")
 EVAL_VERSION = 1
+PROBE_VERSION = 2  # the neighbourhood probe of warm-ups (per-language values kept since version 2)
+
+#: Lever (a), a better backbone: name -> (description, overrides of the warm-up only, paper-faithful?).
+#: EM-like runs on a backbone use the same EM settings as on "tiny"; they are reported as ``run@backbone``
+#: with deltas against that backbone's own warm-up.
+BACKBONES: dict[str, tuple[str, dict, bool]] = {
+    "tiny": ("tiny XLM-R, 400 steps of xx-English InfoNCE (the default warm-up)", {}, True),
+    "multiway": ("VARIANT (deviation): xx-yy pairs of any two PARALLEL languages (multi-way units)",
+                 {"data": {"pairs": "multiway"}}, False),
+    "mlm": ("VARIANT (deviation): InfoNCE + MLM on every language's text (one sentence per pair, 400 steps)",
+            {"encoder": {"mlm": True}, "train": {"mlm_weight": 1.0}, "data": {"mlm_text": "all"}}, False),
+    # English WordPiece: only Latin-script languages are meaningful (emmax_core.pretrained); ~13x slower.
+    "minilm": ("VARIANT (deviation): pretrained English MiniLM-L6 from PyPI, 100 steps of 16 pairs at lr 3e-5; "
+               "a Latin-script track", {"encoder": "pretrained:minilm",
+                                        "train": {"init_steps": 100, "init_pairs_per_batch": 16, "lr": 3e-5,
+                                                  "warmup_steps": 10}}, False),
+}
+#: EM settings of a backbone whose EM cannot use the tiny preset's (a pretrained model wants a small lr).
+BACKBONE_EM: dict[str, dict] = {
+    "minilm": {"train": {"lr": 2e-5, "em_steps": 60, "em_pairs_per_batch": 8, "em_mono_per_batch": 16},
+               "ranks": {"queue_size": 256}},
+}
+
+
+def _resolve(overrides: dict) -> dict:
+    """Expand symbolic encoders (``"pretrained:minilm"``) into their config, found on this machine."""
+    if overrides.get("encoder") == "pretrained:minilm":
+        from .pretrained import minilm_config
+
+        return {**overrides, "encoder": minilm_config(max_length=64).to_dict()}
+    return overrides
+
+
+def split_label(label: str) -> tuple[str, str]:
+    """``"em@multiway"`` -> ``("em", "multiway")``; a plain run name is on the ``"tiny"`` backbone."""
+    run, _, backbone = label.partition("@")
+    return run, backbone or "tiny"
+
+
+def run_label(run: str, backbone: str = "tiny") -> str:
+    """The name a run is reported under: ``run`` on the default backbone, else ``run@backbone``."""
+    return run if backbone == "tiny" else f"{run}@{backbone}"
+
+
+def describe(label: str) -> tuple[str, bool]:
+    """(description, paper-faithful?) of a reported run label."""
+    run, backbone = split_label(label)
+    text, faithful = RUNS[run][0], RUNS[run][2]
+    if backbone != "tiny":
+        text, faithful = f"{text}; backbone `{backbone}`: {BACKBONES[backbone][0]}", False
+    return text, faithful
 
 
 @dataclass(frozen=True)
@@ -61,9 +114,15 @@ class ExperimentConfig:
 
     seeds: tuple[int, ...] = (0, 1, 2)
     folds: tuple[str, ...] = ("A", "B")
-    main_runs: tuple[str, ...] = ("ctl", "em", "oracle", "em_mnn", "em_topk")
-    ablations: tuple[str, ...] = ("em_n2", "em_n8", "em_fc", "em_no_mono")
+    # em_fc runs on both folds: it was the one ablation ahead of EM on fold A, so it gets the fold swap
+    main_runs: tuple[str, ...] = ("ctl", "em", "oracle", "oracle_nn", "em_mnn", "em_topk", "em_fc")
+    ablations: tuple[str, ...] = ("em_n2", "em_n8", "em_no_mono")
     ablation_folds: tuple[str, ...] = ("A",)
+    backbones: tuple[str, ...] = ("multiway", "mlm", "minilm")  # lever (a): warm-up variants besides "tiny"
+    backbone_runs: tuple[str, ...] = ("em", "oracle", "em_mnn")  # EM-like runs repeated on each backbone
+    # Backbones measured by their warm-up and neighbourhood probe only: an EM step of MiniLM takes ~5 s on one
+    # CPU thread (about 18 extra CPU-hours' worth of budget for 3 seeds x 2 folds); run them on a GPU.
+    probe_only: tuple[str, ...] = ("minilm",)
     catalog_units: int = 80  # held-out / pool units sampled per catalog scope for evaluation
     workers: int = 2
     quick: bool = False  # tiny step counts, for tests
@@ -81,7 +140,7 @@ def base_config(seed: int, fold: str, exp: ExperimentConfig, extra: dict | None 
                                  "em_warmup_steps": 1, "checkpoint_every": 0, "log_every": 1})
     for section_overrides in (exp.overrides, extra or {}):
         if section_overrides:
-            cfg = cfg.replace(**section_overrides)
+            cfg = cfg.replace(**_resolve(section_overrides))
     return cfg
 
 
@@ -122,6 +181,26 @@ def _groups(fold: str) -> dict[str, list[str]]:
     return {"PAR": s["parallel"], "NP": np_, "UNS": uns}
 
 
+def probe_rows(catalog_units: int, seed: int = 7):
+    """The neighbourhood probe's pool: EM-pool units (UDHR + Sphinx, not held out) of every experiment language.
+
+    Queries are groups A and B (NON-PARALLEL in one fold each, never in a warm-up pair); candidates are
+    every language of the same source, as in the EM candidate pool.
+    """
+    rows = eval_rows("transductive", catalog_units, seed)
+    return rows[rows.source.isin(["udhr", "sphinx"])].reset_index(drop=True)
+
+
+def _probe(model, exp: ExperimentConfig) -> dict:
+    from . import corpus
+    from .evaluation import NeighbourhoodEvaluator
+
+    split = corpus.default_language_split()
+    ev = NeighbourhoodEvaluator(probe_rows(exp.catalog_units), split["group_a"] + split["group_b"], ks=(1, 10),
+                                batch_size=128)
+    return ev(model)
+
+
 def _evaluate(model, exp: ExperimentConfig) -> dict:
     from .evaluation import evaluate_bitext_by_language
 
@@ -160,15 +239,25 @@ def run_job(job: dict) -> dict:
     from .zoo import run_key, train_or_load
 
     torch.set_num_threads(job.get("threads", 1))
-    exp = ExperimentConfig(**job["exp"])
-    name, seed, fold = job["run"], job["seed"], job["fold"]
+    exp = ExperimentConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in job["exp"].items()})
+    name, seed, fold, backbone = job["run"], job["seed"], job["fold"], job.get("backbone", "tiny")
+    label = run_label(name, backbone)
     cfg = base_config(seed, fold, exp, RUNS[name][1])
+    if backbone in BACKBONE_EM:
+        cfg = cfg.replace(**BACKBONE_EM[backbone])
     stages = ["init-gmm", "em"] if name in EM_LIKE else ["init-encoder"]
-    key = run_key(cfg, stages) + f"-e{EVAL_VERSION}"
-    cache = Path(job["cache_dir"]) / f"{name}-s{seed}-{fold}-{key}.json"
-    if cache.exists():
-        return json.loads(cache.read_text())
-    warm = train_or_load(base_config(seed, "A", exp), "warmup", "init-encoder", show_progress_bar=False)
+    warm_cfg = base_config(seed, "A", exp, BACKBONES[backbone][1])
+    key = run_key(cfg if name in EM_LIKE or backbone == "tiny" else warm_cfg, stages,
+                  init_from=None if backbone == "tiny" else f"backbone:{backbone}") + f"-e{EVAL_VERSION}"
+    cache = Path(job["cache_dir"]) / f"{label}-s{seed}-{fold}-{key}.json"
+    result = json.loads(cache.read_text()) if cache.exists() else None
+    if result is not None and (name != "warmup" or result.get("probe_version") == PROBE_VERSION):
+        return result
+    warm = train_or_load(warm_cfg, run_label("warmup", backbone).replace("@", "_"), "init-encoder",
+                         show_progress_bar=False)
+    if result is not None:  # a cached warm-up scored before this version of the neighbourhood probe
+        result["neighbourhood"] = _probe(SentenceEncoder.from_pretrained(warm / "encoder-init"), exp)
+        return _write(cache, {**result, "probe_version": PROBE_VERSION})
     diag = {}
     if name == "bag_of_subwords":
         from .evaluation import BagOfSubwordsEncoder
@@ -184,7 +273,14 @@ def run_job(job: dict) -> dict:
     else:
         run = train_or_load(cfg, name, stages, init_from=warm, show_progress_bar=False)
         model, diag = SentenceEncoder.from_pretrained(run / "final"), _diagnostics(run)
-    result = {"run": name, "seed": seed, "fold": fold, "scores": _evaluate(model, exp), "diagnostics": diag}
+    result = {"run": label, "seed": seed, "fold": fold, "scores": _evaluate(model, exp), "diagnostics": diag}
+    if name == "warmup":
+        result["neighbourhood"], result["probe_version"] = _probe(model, exp), PROBE_VERSION
+    return _write(cache, result)
+
+
+def _write(cache: Path, result: dict) -> dict:
+    """Write one job's result atomically (a crash never leaves a half-written cache file)."""
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp")
     tmp.write_text(json.dumps(result))
@@ -202,6 +298,11 @@ def jobs(exp: ExperimentConfig, cache_dir: Path) -> list[dict]:
             out += [{"run": r, "seed": seed, "fold": fold} for r in exp.main_runs]
         for fold in exp.ablation_folds:
             out += [{"run": r, "seed": seed, "fold": fold} for r in exp.ablations]
+        for b in exp.backbones:
+            out.append({"run": "warmup", "seed": seed, "fold": "A", "backbone": b})
+            if b not in exp.probe_only:
+                out += [{"run": r, "seed": seed, "fold": f, "backbone": b}
+                        for f in exp.folds for r in exp.backbone_runs]
     return [{**j, "exp": asdict(exp), "cache_dir": str(cache_dir)} for j in out]
 
 
@@ -236,8 +337,14 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="test-sized runs (minutes, not meaningful numbers)")
     p.add_argument("--profile", default="tiny", choices=["tiny", "colab"],
                    help="colab: xlm-roberta-base on one GPU (use --workers 1)")
+    p.add_argument("--backbones", nargs="*", default=list(ExperimentConfig.backbones), choices=list(BACKBONES)[1:],
+                   help="lever (a): warm-up variants to run besides the default")
+    p.add_argument("--probe-only", nargs="*", default=list(ExperimentConfig.probe_only), choices=list(BACKBONES)[1:],
+                   help="backbones measured by warm-up + neighbourhood probe only (no EM runs); "
+                        "pass nothing to run EM on every backbone")
     args = p.parse_args(argv)
-    exp = ExperimentConfig(seeds=tuple(args.seeds), workers=args.workers, quick=args.quick, profile=args.profile)
+    exp = ExperimentConfig(seeds=tuple(args.seeds), workers=args.workers, quick=args.quick, profile=args.profile,
+                           backbones=tuple(args.backbones), probe_only=tuple(args.probe_only))
     summary = run_all(exp, args.output_dir)
     print(json.dumps(summary["headline"], indent=1))
     return 0

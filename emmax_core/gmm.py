@@ -20,6 +20,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+#: Smallest per-dimension variance at initialisation, relative to the median variance of the data.
+VAR_FLOOR = 1e-2
+
 
 def _compute_dtype(*tensors: torch.Tensor) -> torch.dtype:
     return torch.float64 if any(t.dtype == torch.float64 for t in tensors) else torch.float32
@@ -79,6 +82,9 @@ class GaussianMixtureRankClassifier(nn.Module):
     def init_from_data(self, diffs: torch.Tensor, noise: float = 0.1, generator: torch.Generator | None = None):
         """Rescale the parameters to the data: means ~ noise * std * N(0,1), log_vars ~ log var(diffs) + noise * N(0,1).
 
+        Variances are floored at ``VAR_FLOOR`` times their median (the tiny warm-up never reaches it: its
+        smallest per-dimension variance is ~0.6 x the median).
+
         Args:
             diffs: (n, D) example difference vectors q - c, n >= 2.
             noise: relative size of the symmetry-breaking noise.
@@ -89,7 +95,10 @@ class GaussianMixtureRankClassifier(nn.Module):
         """
         if diffs.dim() != 2 or diffs.shape[1] != self.dim or diffs.shape[0] < 2:
             raise ValueError(f"diffs must have shape (n >= 2, {self.dim}), got {tuple(diffs.shape)}.")
-        var = diffs.detach().to(self.means.dtype).var(dim=0).clamp_min(1e-12)
+        var = diffs.detach().to(self.means.dtype).var(dim=0)
+        # Variance floor (like sklearn's reg_covar): a pretrained backbone can have dead output dimensions
+        # (MiniLM: 3 of 384 are always 0), where var ~ 0 makes (mu_h)^2 / var_h explode to ~1e8 after one step.
+        var = var.clamp_min(max(float(var.median()) * VAR_FLOOR, 1e-12))
         shape = (self.num_ranks, self.dim)
         noise_m = torch.randn(shape, generator=generator).to(self.means)
         noise_v = torch.randn(shape, generator=generator).to(self.means)

@@ -8,6 +8,9 @@ momentum key left out (label ``-1``). The two controls of the central experiment
 * ``oracle``: a candidate is ``N-1`` exactly when it is a true translation of the query (same meaning, other
   language), which the multi-way parallel corpus makes known. It is the ceiling of what any pseudo-labeller
   could give with this candidate pool.
+* ``oracle_nn``: the ORACLE restricted to each query's nearest cross-language neighbour: ``N-1`` only when that
+  neighbour is a true translation, every other non-partner rank 0. It is the ceiling of a *top-1* pseudo-labeller
+  that never errs, so its gain ties the backbone's nearest-neighbour precision to what EM could earn.
 
 Two named variants (deviations from the paper, never silent replacements) trade the GMM's recall for
 precision, the lever the prototype diagnostics point at (measurements.md, "Smallest changes"):
@@ -25,7 +28,7 @@ from __future__ import annotations
 
 import torch
 
-LABELLERS = ("gmm", "oracle", "ctl", "gmm_mnn", "gmm_topk")
+LABELLERS = ("gmm", "oracle", "ctl", "gmm_mnn", "gmm_topk", "oracle_nn")
 
 
 def true_translations(
@@ -70,7 +73,7 @@ def encoder_labels(
     """Semantic ranks the encoder is trained on (classifier -> encoder supervision, spec section 3.5).
 
     Args:
-        labeller: ``"gmm"`` (EMMA-X), ``"oracle"`` or ``"ctl"`` (controls).
+        labeller: ``"gmm"`` (EMMA-X), ``"oracle"``, ``"oracle_nn"`` or ``"ctl"`` (controls), or a variant.
         log_posteriors: ``(B, Q, N)`` the rank classifier's log posteriors.
         partner: ``(B,)`` long, candidate column of each row's translation partner, ``-1`` for none.
         truth: ``(B, Q)`` bool from :func:`true_translations` (read by the ORACLE only).
@@ -98,6 +101,13 @@ def encoder_labels(
         labels = torch.zeros(truth.shape, dtype=torch.long, device=truth.device)
         if labeller == "oracle":
             labels[truth] = num_ranks - 1
+        elif labeller == "oracle_nn":
+            if sims is None or query_langs is None or cand_langs is None:
+                raise ValueError("labeller='oracle_nn' needs sims, query_langs and cand_langs.")
+            rows = torch.arange(sims.shape[0], device=sims.device)
+            cross = query_langs[:, None] != cand_langs[None, :]
+            nn = sims.masked_fill(~cross, float("-inf")).argmax(-1)
+            labels[rows, nn] = torch.where(truth[rows, nn], num_ranks - 1, 0)
     return _pin_partner_and_self(labels, partner, num_ranks)
 
 

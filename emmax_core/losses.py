@@ -157,6 +157,7 @@ def mlm_loss(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float 
 
     Args:
         logits: (B, T, V) token logits. labels: (B, T) original ids at masked positions, `ignore_index` elsewhere.
+            Also accepts (n, V) logits with (n,) labels (only the masked tokens, as the trainer passes them).
         label_smoothing: eps (0.1 in the reference).
 
     Returns:

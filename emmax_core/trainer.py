@@ -142,7 +142,8 @@ class EMMAXTrainer(CheckpointMixin):
             return torch.zeros((), device=self.device)
         raw = self._raw_encoder
         masked, labels = mask_tokens(input_ids, raw.tokenizer, mask_prob=self.config.train.mlm_probability)
-        return mlm_loss(raw.mlm_logits(masked, attention_mask), labels)
+        keep = labels != -100  # the LM head only at masked tokens
+        return mlm_loss(raw.mlm_logits(masked, attention_mask, positions=keep), labels[keep])
 
     # ---------------------------------------------------------------- stage steps
     def _init_encoder_step(self, batch) -> dict:
@@ -154,6 +155,8 @@ class EMMAXTrainer(CheckpointMixin):
         target = torch.arange(p, device=self.device)
         tau = self.config.train.init_temperature
         loss_ctl = 0.5 * (info_nce(sims, target, tau) + info_nce(sims.T, target, tau))
+        if self.config.data.mlm_text == "all" and self.config.train.mlm_weight > 0:  # MLM on every language:
+            ids, mask = self._tokenize(self.sampler.mlm_batch(p))  # one extra sentence per pair
         loss_mlm = self._mlm(ids, mask)
         self.accelerator.backward(loss_ctl + self.config.train.mlm_weight * loss_mlm)
         self._step_optimizers()

