@@ -337,14 +337,17 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="test-sized runs (minutes, not meaningful numbers)")
     p.add_argument("--profile", default="tiny", choices=["tiny", "colab"],
                    help="colab: xlm-roberta-base on one GPU (use --workers 1)")
-    p.add_argument("--backbones", nargs="*", default=list(ExperimentConfig.backbones), choices=list(BACKBONES)[1:],
-                   help="lever (a): warm-up variants to run besides the default")
+    p.add_argument("--backbones", nargs="*", default=None, choices=list(BACKBONES)[1:],
+                   help="lever (a): warm-up variants besides the default (tiny profile: all; colab: none, "
+                        "xlm-roberta-base is the pretrained backbone the paper assumes)")
     p.add_argument("--probe-only", nargs="*", default=list(ExperimentConfig.probe_only), choices=list(BACKBONES)[1:],
                    help="backbones measured by warm-up + neighbourhood probe only (no EM runs); "
                         "pass nothing to run EM on every backbone")
     args = p.parse_args(argv)
     exp = ExperimentConfig(seeds=tuple(args.seeds), workers=args.workers, quick=args.quick, profile=args.profile,
-                           backbones=tuple(args.backbones), probe_only=tuple(args.probe_only))
+                           backbones=tuple(args.backbones if args.backbones is not None else
+                                           ExperimentConfig.backbones if args.profile == "tiny" else ()),
+                           probe_only=tuple(args.probe_only))
     summary = run_all(exp, args.output_dir)
     print(json.dumps(summary["headline"], indent=1))
     return 0

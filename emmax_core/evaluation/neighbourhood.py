@@ -4,7 +4,7 @@ EM labels unaligned sentences from the encoder's own neighbourhoods, so the shar
 sentences whose nearest neighbour is a translation is an upper bound on what a top-1 pseudo-labeller can
 get right (design.md section 6; the EM prototype measured 0.30-0.47 with the tiny warm-up). Unlike the
 bitext evaluators there is no pivot and no given pairing: every query searches a mixed pool of all
-languages of the same source, as the EM candidate pool does, with its own language masked out.
+languages of the same source, as the EM candidate pool does, with its own language masked out::
 
     nn_precision = #{queries whose nearest other-language neighbour shares their unit}
                    / #{queries with a translation in the pool}
