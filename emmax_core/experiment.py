@@ -226,6 +226,9 @@ def _diagnostics(run_dir: Path) -> dict:
     for name, key in keys.items():
         vals = [r[key] for r in em if key in r and r[key] == r[key]]
         out[name] = float(np.mean(vals)) if vals else float("nan")
+    # What a labeller that picks pairs at random would score: true translations / all non-self pairs.
+    chance = [r["true_pairs"] / sum(r["gmm_counts"]) for r in em if "true_pairs" in r and sum(r["gmm_counts"])]
+    out["chance_precision"] = float(np.mean(chance)) if chance else float("nan")
     out["final_rank_means"] = em[-1]["rank_means"] if em else []
     return out
 
@@ -251,13 +254,18 @@ def run_job(job: dict) -> dict:
                   init_from=None if backbone == "tiny" else f"backbone:{backbone}") + f"-e{EVAL_VERSION}"
     cache = Path(job["cache_dir"]) / f"{label}-s{seed}-{fold}-{key}.json"
     result = json.loads(cache.read_text()) if cache.exists() else None
-    if result is not None and (name != "warmup" or result.get("probe_version") == PROBE_VERSION):
+    if result is not None and (result.get("probe_version") == PROBE_VERSION if name == "warmup" else
+                               name not in EM_LIKE or "chance_precision" in result["diagnostics"]):
         return result
     warm = train_or_load(warm_cfg, run_label("warmup", backbone).replace("@", "_"), "init-encoder",
                          show_progress_bar=False)
-    if result is not None:  # a cached warm-up scored before this version of the neighbourhood probe
-        result["neighbourhood"] = _probe(SentenceEncoder.from_pretrained(warm / "encoder-init"), exp)
-        return _write(cache, {**result, "probe_version": PROBE_VERSION})
+    if result is not None:  # cached scores from before this probe / diagnostics version: refresh only those
+        if name == "warmup":
+            result.update(neighbourhood=_probe(SentenceEncoder.from_pretrained(warm / "encoder-init"), exp),
+                          probe_version=PROBE_VERSION)
+        else:
+            result["diagnostics"] = _diagnostics(train_or_load(cfg, name, stages, init_from=warm))
+        return _write(cache, result)
     diag = {}
     if name == "bag_of_subwords":
         from .evaluation import BagOfSubwordsEncoder

@@ -251,7 +251,8 @@ def outcome_text(summary: dict) -> list[str]:
     for name in [n for n in d if split_label(n)[0] in ("em", "em_mnn", "em_topk", "oracle")]:
         if d.get(name):
             x = d[name]
-            lines.append(f"- `{name}`: the GMM's own top rank has precision {x['top_precision']:.3f} / recall "
+            lines.append(f"- `{name}`: the GMM's own top rank has precision {x['top_precision']:.3f} (chance "
+                         f"{x.get('chance_precision', float('nan')):.4f}) / recall "
                          f"{x['top_recall']:.3f} on non-partner pairs; monolingual rows: encoder trained on "
                          f"{x['mono_top_labels']:.0f} top labels per batch "
                          f"at precision {x['mono_top_precision']:.3f}, recall {x['mono_top_recall']:.3f}; "
