@@ -121,7 +121,7 @@ class ExperimentConfig:
     backbones: tuple[str, ...] = ("multiway", "mlm", "minilm")  # lever (a): warm-up variants besides "tiny"
     backbone_runs: tuple[str, ...] = ("em", "oracle", "em_mnn")  # EM-like runs repeated on each backbone
     # Backbones measured by their warm-up and neighbourhood probe only: an EM step of MiniLM takes ~5 s on one
-    # CPU thread (about 18 extra CPU-hours' worth of budget for 3 seeds x 2 folds); run them on a GPU.
+    # CPU thread, so its 18 EM runs (3 seeds x 2 folds x 3 runs) would double `make results`; run them on a GPU.
     probe_only: tuple[str, ...] = ("minilm",)
     catalog_units: int = 80  # held-out / pool units sampled per catalog scope for evaluation
     workers: int = 2

@@ -87,3 +87,14 @@ def test_minilm_backbone_resolves_to_the_installed_model_and_is_probe_only(tmp_p
     assert cfg.train.lr < 1e-4 and BACKBONE_EM["minilm"]["train"]["lr"] < 1e-4  # a pretrained model's lr
     todo = jobs(ExperimentConfig(seeds=(0,)), tmp_path)
     assert {j["run"] for j in todo if j.get("backbone") == "minilm"} == {"warmup"}
+
+
+def test_diagnostics_report_chance_precision_beside_the_top_rank(tmp_path):
+    from emmax_core.experiment import _diagnostics
+
+    rec = {"stage": "em", "gmm_counts": [700, 200, 60, 40], "true_pairs": 10, "precision_r3": 0.05,
+           "recall_r3": 0.2, "rank_means": [0.1, 0.2, 0.3, 0.4]}
+    (tmp_path / "history.json").write_text(json.dumps({"records": [{"stage": "init-gmm"}, rec, rec]}))
+    d = _diagnostics(tmp_path)
+    assert d["chance_precision"] == pytest.approx(10 / 1000) and d["top_precision"] == pytest.approx(0.05)
+    assert d["final_rank_means"] == rec["rank_means"] and d["partner_acc"] != d["partner_acc"]  # nan: not logged
