@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 PROFILES = ("tiny", "colab", "paper")
+LABELLER_NAMES = ("gmm", "oracle", "ctl", "gmm_mnn", "gmm_topk", "oracle_nn", "gmm_curriculum")  # labelling.py
 
 
 def _check(ok: bool, name: str, value: Any, fix: str) -> None:
@@ -135,7 +136,7 @@ class RankConfig(_Section):
     queue_size: int = 768  # K, momentum-key queue length (need not divide the batch)
     momentum: float = 0.99  # m, key-encoder momentum (0.99 suits runs of a few hundred steps)
     classifier: str = "gmm"  # "gmm" (the paper's diagonal mixture) or "fc" (the ablation)
-    labeller: str = "gmm"  # "gmm" (EMMA-X), controls "oracle"/"oracle_nn"/"ctl", variants "gmm_mnn"/"gmm_topk"
+    labeller: str = "gmm"  # "gmm" (EMMA-X), controls, or a named variant: LABELLER_NAMES, labelling.py
     exclude_empty_rows: bool = False  # drop rows without a positive at some rank from ranking InfoNCE
     confidence_threshold: float | None = None  # ignore GMM labels below this max posterior (< 1 - epsilon)
 
@@ -147,7 +148,7 @@ class RankConfig(_Section):
         _check(0 < self.rank_mean_ema <= 1, "rank_mean_ema", self.rank_mean_ema, "use a value in (0, 1]")
         _check(0 <= self.momentum < 1, "momentum", self.momentum, "use a value in [0, 1)")
         _choice("classifier", self.classifier, ("gmm", "fc"))
-        _choice("labeller", self.labeller, ("gmm", "oracle", "ctl", "gmm_mnn", "gmm_topk", "oracle_nn"))
+        _choice("labeller", self.labeller, LABELLER_NAMES)
         threshold = self.confidence_threshold
         _check(threshold is None or 0 < threshold < 1, "confidence_threshold", threshold, "use null or a value in (0, 1)")
 

@@ -79,3 +79,15 @@ def test_confidence_threshold_ignores_unsure_positives_and_unknown_labeller_is_a
     with pytest.raises(ValueError, match="labeller='nope'"):
         encoder_labels("nope", log_post, PARTNER, truth, N)
     assert "oracle_nn" in LABELLERS
+
+
+def test_curriculum_caps_the_top_rank_per_query_and_grows():
+    ranks = [[3, 1, 3, 3, 3], [1, 3, 0, 0, 2], [3, 3, 3, 3, 3]]
+    early = _labels("gmm_curriculum", ranks, progress=0.0, topk=3)
+    late = _labels("gmm_curriculum", ranks, progress=1.0, topk=3)
+    # row 2 (monolingual): the GMM puts 4 cross-language candidates in the top rank; early on only the most
+    # similar (column 4, sim 0.7) stays there, the others drop to rank N-2 = 2
+    assert early[2].tolist() == [2, 2, -1, 2, 3]
+    assert late[2].tolist() == [2, 3, -1, 3, 3]  # k = 3: columns 4, 3 and 1 (sims 0.7, 0.6, 0.2)
+    assert early[0, 1] == 3 and early[0, 0] == -1  # the partner stays top, the self key left out
+    assert (early == 3).sum() < (late == 3).sum() <= (_labels("gmm", ranks) == 3).sum()

@@ -98,12 +98,13 @@ def test_resume_mid_em_reproduces_uninterrupted_run(tmp_path, fixture_rows, make
 
 
 @pytest.mark.parametrize("ranks", [{"labeller": "oracle"}, {"labeller": "ctl"}, {"num_ranks": 2},
-                                   {"classifier": "fc"}, {"exclude_empty_rows": True}])
+                                   {"classifier": "fc"}, {"exclude_empty_rows": True}, {"labeller": "oracle_nn"},
+                                   {"labeller": "gmm_curriculum"}, {"labeller": "gmm_mnn"}])
 def test_controls_and_ablations_run(tmp_path, fixture_rows, make_tiny_encoder, ranks):
     history = _trainer(tmp_path, fixture_rows, make_tiny_encoder, **ranks).train()
     last = history[-1]
     assert last["stage"] == "em" and torch.isfinite(torch.tensor(last["loss_rank"]))
-    if ranks.get("labeller") == "oracle":
+    if ranks.get("labeller") in ("oracle", "oracle_nn"):
         assert last["mono_top_precision"] in (1.0,) or last["mono_top_labels"] == 0
     if ranks.get("labeller") == "ctl":
         assert last["top_share"] == 0.0
