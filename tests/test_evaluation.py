@@ -272,3 +272,28 @@ def test_zero_shot_evaluator_sentences_and_pairs():
     assert pairs(LookupModel(table))["mean_accuracy"] == 1.0
     u, v = np.ones((2, 3)), np.zeros((2, 3))
     np.testing.assert_array_equal(pair_features(u, v), np.hstack([u, v, u, v]))
+
+
+def test_suite_rank_correlation_samples_every_silver_rank_equally():
+    import pandas as pd
+
+    from emmax_core.corpus import silver_ranks
+    from emmax_core.evaluate import _rank_correlation
+
+    units = ["django:admin/a1", "django:admin/a2", "django:auth/b1", "sphinx:html/c1", "sphinx:html/c2"]
+    rows = pd.DataFrame([{"unit_id": u, "lang": g} for g in ("eng", "fra", "deu") for u in units])
+    seen = []
+
+    def spy(e1, e2, ranks):
+        seen.append(list(ranks))
+        return rank_correlation(e1, e2, ranks)
+
+    # embeddings whose cosine grows with the silver rank: one direction per unit, shared per article
+    base = {u: np.eye(8)[i] + 0.8 * np.eye(8)[5 + (i > 2)] + 2.0 * np.eye(8)[7] * (i < 3)
+            for i, u in enumerate(units)}
+    emb = np.stack([base[u] for u in rows.unit_id])
+    out = _rank_correlation(rows, emb, {"X": ["fra", "deu"]}, seed=0, rank_correlation=spy, per_rank=4)
+    counts = np.bincount(seen[0])
+    assert len(counts) == 4 and counts.min() == counts.max() == 4  # stratified: 4 pairs of every rank
+    assert set(np.unique(silver_ranks(units, units))) == {0, 1, 2, 3}
+    assert out["group=X/cosine_spearman"] > 0.8
