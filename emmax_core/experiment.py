@@ -112,7 +112,7 @@ def describe(label: str) -> tuple[str, bool]:
 class ExperimentConfig:
     """Which runs, seeds and folds; evaluation sample sizes; parallel workers.
 
-    Ablations run on ``ablation_folds`` only, to stay inside the ~45-minute CPU budget of ``make results``.
+    Ablations run on ``ablation_folds`` only, to keep ``make results`` near its CPU budget (it is over: ~2 h).
     """
 
     seeds: tuple[int, ...] = (0, 1, 2)
