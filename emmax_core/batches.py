@@ -111,12 +111,13 @@ class CorpusSampler:
         frame, rows = self._par[source], self._par_rows[source]
         left, right, left_langs, right_langs = [], [], [], []
         for u in chosen:
-            idx = rows[u]  # row j: (lang_j, text_j); index len(idx) stands for the pivot sentence
-            i, j = self.rng.choice(len(idx) + 1, size=2, replace=False)
-            for k, texts, langs in ((i, left, left_langs), (j, right, right_langs)):
-                row = frame.iloc[idx[min(k, len(idx) - 1)]]
-                texts.append(row["pivot_text"] if k == len(idx) else row["text"])
-                langs.append(self.pivot if k == len(idx) else row["lang"])
+            sub = frame.iloc[rows[u]]  # the unit's translations; its pivot sentence goes last
+            texts, langs = [*sub["text"], sub["pivot_text"].iloc[0]], [*sub["lang"], self.pivot]
+            i, j = self.rng.choice(len(texts), size=2, replace=False)
+            left.append(texts[i])
+            right.append(texts[j])
+            left_langs.append(langs[i])
+            right_langs.append(langs[j])
         return left, right, list(chosen), left_langs, right_langs
 
     def mlm_batch(self, num_sentences: int) -> list[str]:

@@ -58,8 +58,8 @@ EVAL_VERSION = 1
 PROBE_VERSION = 2  # the neighbourhood probe of warm-ups (per-language values kept since version 2)
 
 #: Lever (a), a better backbone: name -> (description, overrides of the warm-up only, paper-faithful?).
-#: EM-like runs on a backbone use the same EM settings as on "tiny"; they are reported as ``run@backbone``
-#: with deltas against that backbone's own warm-up.
+#: EM-like runs on a backbone use the tiny preset's EM settings (unless BACKBONE_EM says otherwise); they are
+#: reported as ``run@backbone`` with deltas against that backbone's own warm-up.
 BACKBONES: dict[str, tuple[str, dict, bool]] = {
     "tiny": ("tiny XLM-R, 400 steps of xx-English InfoNCE (the default warm-up)", {}, True),
     "multiway": ("VARIANT (deviation): xx-yy pairs of any two PARALLEL languages (multi-way units)",
@@ -124,7 +124,7 @@ class ExperimentConfig:
     backbones: tuple[str, ...] = ("multiway", "mlm", "minilm")  # lever (a): warm-up variants besides "tiny"
     backbone_runs: tuple[str, ...] = ("em", "oracle")  # EM-like runs repeated on each backbone
     # Backbones measured by their warm-up and neighbourhood probe only: an EM step of MiniLM takes ~5 s on one
-    # CPU thread, so its 18 EM runs (3 seeds x 2 folds x 3 runs) would double `make results`; run them on a GPU.
+    # CPU thread, so its 12 EM runs (3 seeds x 2 folds x em/oracle) would add ~40 min on 2 cores; use a GPU.
     probe_only: tuple[str, ...] = ("minilm",)
     catalog_units: int = 80  # held-out / pool units sampled per catalog scope for evaluation
     workers: int = 2
