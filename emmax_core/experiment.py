@@ -55,7 +55,6 @@ RUNS: dict[str, tuple[str, dict, bool]] = {
 EM_LIKE = ("ctl", "em", "oracle", "oracle_nn", "em_mnn", "em_topk", "em_curriculum", "em_n2", "em_n8", "em_fc",
            "em_no_mono")
 EVAL_VERSION = 1
-PROBE_VERSION = 2  # the neighbourhood probe of warm-ups (per-language values kept since version 2)
 
 #: Lever (a), a better backbone: name -> (description, overrides of the warm-up only, paper-faithful?).
 #: EM-like runs on a backbone use the tiny preset's EM settings (unless BACKBONE_EM says otherwise); they are
@@ -184,35 +183,26 @@ def _groups(fold: str) -> dict[str, list[str]]:
     return {"PAR": s["parallel"], "NP": np_, "UNS": uns}
 
 
-def probe_rows(catalog_units: int, seed: int = 7):
-    """The neighbourhood probe's pool: EM-pool units (UDHR + Sphinx, not held out) of every experiment language.
+def _evaluate(model, exp: ExperimentConfig, probe: bool = False) -> tuple[dict, dict]:
+    """Retrieval scores on both kinds of rows; with ``probe``, the neighbourhood probe of groups A and B.
 
-    Queries are groups A and B (NON-PARALLEL in one fold each, never in a warm-up pair); candidates are
-    every language of the same source, as in the EM candidate pool.
+    The probe's pool is the transductive rows (EM-pool units of UDHR + Sphinx): queries are groups A and B
+    (NON-PARALLEL in one fold each, never in a warm-up pair), candidates every language of the same source,
+    as in the EM candidate pool. Each row set is encoded once.
     """
-    rows = eval_rows("transductive", catalog_units, seed)
-    return rows[rows.source.isin(["udhr", "sphinx"])].reset_index(drop=True)
-
-
-def _probe(model, exp: ExperimentConfig) -> dict:
     from . import corpus
-    from .evaluation import NeighbourhoodEvaluator
+    from .evaluation import NeighbourhoodEvaluator, encode, evaluate_bitext_by_language
 
-    split = corpus.default_language_split()
-    ev = NeighbourhoodEvaluator(probe_rows(exp.catalog_units), split["group_a"] + split["group_b"], ks=(1, 10),
-                                batch_size=128)
-    return ev(model)
-
-
-def _evaluate(model, exp: ExperimentConfig) -> dict:
-    from .evaluation import evaluate_bitext_by_language
-
-    out = {}
+    out, neighbourhood = {}, {}
     for kind in ("leak_free", "transductive"):
         rows = eval_rows(kind, exp.catalog_units)
-        m = evaluate_bitext_by_language(model, rows, pivot="eng", batch_size=128)
+        emb = encode(model, list(rows.text), 128)
+        m = evaluate_bitext_by_language(emb, rows, pivot="eng")
         out[kind] = {k: v for k, v in m.items() if k.startswith("source=") and k.endswith("/src2trg_accuracy")}
-    return out
+        if probe and kind == "transductive":
+            split = corpus.default_language_split()
+            neighbourhood = NeighbourhoodEvaluator(rows, split["group_a"] + split["group_b"], ks=(1, 10)).score(emb)
+    return out, neighbourhood
 
 
 def _diagnostics(run_dir: Path) -> dict:
@@ -256,19 +246,10 @@ def run_job(job: dict) -> dict:
     key = run_key(cfg if name in EM_LIKE or backbone == "tiny" else warm_cfg, stages,
                   init_from=None if backbone == "tiny" else f"backbone:{backbone}") + f"-e{EVAL_VERSION}"
     cache = Path(job["cache_dir"]) / f"{label}-s{seed}-{fold}-{key}.json"
-    result = json.loads(cache.read_text()) if cache.exists() else None
-    if result is not None and (result.get("probe_version") == PROBE_VERSION if name == "warmup" else
-                               name not in EM_LIKE or "chance_precision" in result["diagnostics"]):
-        return result
+    if cache.exists():
+        return json.loads(cache.read_text())
     warm = train_or_load(warm_cfg, run_label("warmup", backbone).replace("@", "_"), "init-encoder",
                          show_progress_bar=False)
-    if result is not None:  # cached scores from before this probe / diagnostics version: refresh only those
-        if name == "warmup":
-            result.update(neighbourhood=_probe(SentenceEncoder.from_pretrained(warm / "encoder-init"), exp),
-                          probe_version=PROBE_VERSION)
-        else:
-            result["diagnostics"] = _diagnostics(train_or_load(cfg, name, stages, init_from=warm))
-        return _write(cache, result)
     diag = {}
     if name == "bag_of_subwords":
         from .evaluation import BagOfSubwordsEncoder
@@ -284,14 +265,10 @@ def run_job(job: dict) -> dict:
     else:
         run = train_or_load(cfg, name, stages, init_from=warm, show_progress_bar=False)
         model, diag = SentenceEncoder.from_pretrained(run / "final"), _diagnostics(run)
-    result = {"run": label, "seed": seed, "fold": fold, "scores": _evaluate(model, exp), "diagnostics": diag}
+    scores, neighbourhood = _evaluate(model, exp, probe=name == "warmup")
+    result = {"run": label, "seed": seed, "fold": fold, "scores": scores, "diagnostics": diag}
     if name == "warmup":
-        result["neighbourhood"], result["probe_version"] = _probe(model, exp), PROBE_VERSION
-    return _write(cache, result)
-
-
-def _write(cache: Path, result: dict) -> dict:
-    """Write one job's result atomically (a crash never leaves a half-written cache file)."""
+        result["neighbourhood"] = neighbourhood
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp")
     tmp.write_text(json.dumps(result))

@@ -96,7 +96,12 @@ class NeighbourhoodEvaluator(SentenceEvaluator):
 
     def compute(self, model) -> dict[str, float]:
         """Encode the pool once and score each source's neighbourhoods separately."""
-        emb = self.encode(model, list(self.texts))
+        return self.score(self.encode(model, list(self.texts)))
+
+    def score(self, emb: np.ndarray) -> dict[str, float]:
+        """The metrics from precomputed ``(n, dim)`` embeddings of the pool rows (unprefixed)."""
+        if len(emb) != len(self.texts):
+            raise ValueError(f"emb has {len(emb)} rows; the pool has {len(self.texts)}: embed the rows in order.")
         out, per = {}, []
         for src in sorted(set(self.sources)):
             sel = self.sources == src
