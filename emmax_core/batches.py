@@ -11,7 +11,7 @@ ORACLE control; the labellers of the method itself never read them.
 What it leaves out on purpose: streaming from disk (the tiny corpus fits in memory) and a ``DataLoader``
 (batches are cheap to assemble; the sampler's RNG state is checkpointed instead, for exact resume).
 
-Taught in: notebooks/05_em_iterations.ipynb (design.md section 6).
+Taught in: notebooks/05_em_iterations.ipynb (book: :ref:`experiment-design`).
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ class Batch:
         lang_ids: ``(B,)`` long, integer id of each sentence's language.
         partner: ``(B,)`` long, row index of the translation partner, ``-1`` for monolingual rows.
         source: corpus source of the batch (``"udhr"``, ``"django"``, ...).
+        index: position of the batch in the run's stream of batches (the same for every number of
+            processes; the trainer seeds dropout, masking and interpolation from it).
     """
 
     texts: list[str]
@@ -41,6 +43,7 @@ class Batch:
     lang_ids: torch.Tensor
     partner: torch.Tensor
     source: str
+    index: int = 0
 
     @property
     def num_pairs(self) -> int:
@@ -64,6 +67,11 @@ class CorpusSampler:
         multiway: warm-up pairs join any two languages of a unit (PARALLEL languages and the pivot),
             not only xx-pivot (``DataConfig.pairs="multiway"``, a named deviation: lever (a) of the experiment).
         mlm_texts: sentences of every language for an MLM loss on all corpus text (``DataConfig.mlm_text="all"``).
+
+    Several processes (data parallelism): every process holds the same sampler with the same seed and calls
+    :meth:`shard` with its index. Each draw then makes ``num_shards`` batches from the shared RNG stream and
+    keeps the ``shard_index``-th, so the processes see different batches, and the global batch of a step
+    (all processes together) is the same batch stream that one process with gradient accumulation sees.
     """
 
     def __init__(self, parallel, mono, unit_index, lang_index, pivot="eng", seed=0, udhr_batch_prob=0.2,
@@ -75,12 +83,28 @@ class CorpusSampler:
         self.udhr_batch_prob = float(udhr_batch_prob)
         self.em_sources = None if em_sources is None else set(em_sources)
         self.rng = np.random.default_rng(seed)
+        self.shard_index, self.num_shards, self.draws = 0, 1, 0
         self._par = {s: g.reset_index(drop=True) for s, g in parallel.groupby("source", sort=True)}
         self._par_units = {s: np.array(sorted(g["unit_id"].unique())) for s, g in self._par.items()}
         self._par_rows = {s: g.groupby("unit_id").indices for s, g in self._par.items()}
         self._mono = {s: g.reset_index(drop=True) for s, g in mono.groupby("source", sort=True)}
         self._mono_rows = {s: {lang: idx for lang, idx in g.groupby("lang").indices.items()}
                            for s, g in self._mono.items()}
+
+    def shard(self, shard_index: int, num_shards: int) -> CorpusSampler:
+        """Keep every ``num_shards``-th batch, starting at ``shard_index`` (one shard per process). Returns self."""
+        if not 0 <= shard_index < num_shards:
+            raise ValueError(f"shard_index={shard_index} must be in [0, num_shards={num_shards}); pass the "
+                             "process index and the number of processes (accelerator.process_index, num_processes).")
+        self.shard_index, self.num_shards = int(shard_index), int(num_shards)
+        return self
+
+    def _sharded(self, draw, *args):
+        """Draw ``num_shards`` results from the shared stream and keep this shard's (with its stream index)."""
+        out = [draw(*args) for _ in range(self.num_shards)][self.shard_index]
+        index = self.draws * self.num_shards + self.shard_index
+        self.draws += 1
+        return out, index
 
     # -- source choice -------------------------------------------------------------------------
     def _choose_source(self, em: bool, need_mono: bool = False) -> str:
@@ -124,6 +148,9 @@ class CorpusSampler:
         """``num_sentences`` sentences drawn uniformly from every language's text (``mlm_text="all"``)."""
         if not self.mlm_texts:
             raise ValueError("mlm_batch needs mlm_texts: build the sampler with DataConfig.mlm_text='all'.")
+        return self._sharded(self._mlm_batch, num_sentences)[0]
+
+    def _mlm_batch(self, num_sentences: int) -> list[str]:
         return [self.mlm_texts[i] for i in self.rng.integers(len(self.mlm_texts), size=num_sentences)]
 
     def parallel_batch(self, num_pairs: int) -> Batch:
@@ -132,6 +159,10 @@ class CorpusSampler:
         Returns:
             :class:`Batch` with ``B = 2 * num_pairs`` rows, partner of ``i`` is ``(i + P) mod B``.
         """
+        batch, batch.index = self._sharded(self._parallel_batch, num_pairs)
+        return batch
+
+    def _parallel_batch(self, num_pairs: int) -> Batch:
         source = self._choose_source(em=False)
         if self.multiway:
             piv, tgt, units, piv_langs, langs = self._multiway_pairs(source, num_pairs)
@@ -148,7 +179,7 @@ class CorpusSampler:
         )
 
     def em_batch(self, num_pairs: int, num_mono: int) -> Batch:
-        """A parallel batch plus ``num_mono`` unaligned sentences of the same source (design.md section 6).
+        """A parallel batch plus ``num_mono`` unaligned sentences of the same source (book: :ref:`experiment-groups`).
 
         The language of each monolingual row is uniform over the NON-PARALLEL languages and the pivot;
         the sentence is a random unit of that language.
@@ -156,6 +187,10 @@ class CorpusSampler:
         Returns:
             :class:`Batch` with ``B = 2 * P + num_mono`` rows; monolingual rows have ``partner == -1``.
         """
+        batch, batch.index = self._sharded(self._em_batch, num_pairs, num_mono)
+        return batch
+
+    def _em_batch(self, num_pairs: int, num_mono: int) -> Batch:
         source = self._choose_source(em=True, need_mono=num_mono > 0)
         piv, tgt, units, langs = self._pairs(source, num_pairs)
         p = len(units)
@@ -180,12 +215,13 @@ class CorpusSampler:
 
     # -- checkpointing -------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        """The RNG state, so a resumed run draws the same batches."""
-        return {"rng": self.rng.bit_generator.state}
+        """The RNG state and the number of draws, so a resumed run draws the same batches."""
+        return {"rng": self.rng.bit_generator.state, "draws": self.draws}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore the RNG state saved by :meth:`state_dict`."""
         self.rng.bit_generator.state = state["rng"]
+        self.draws = int(state.get("draws", 0))
 
 
 def language_groups(data_cfg) -> tuple[list[str], list[str], list[str]]:

@@ -1,6 +1,6 @@
 """MoCo machinery: the momentum key encoder and the FIFO key queue.
 
-EMMA-X (spec section 3.9) scores every query against Q = B + K candidates: the B in-batch keys from a slowly
+EMMA-X (book: :ref:`algorithm-moco`) scores every query against Q = B + K candidates: the B in-batch keys from a slowly
 moving copy of the encoder, plus K keys from past steps kept in a queue. A large candidate pool is what makes
 intermediate semantic ranks exist at all (with only in-batch negatives almost every pair is rank 0).
 
@@ -29,7 +29,7 @@ class MomentumEncoder(nn.Module):
     Args:
         encoder: the online (query) encoder f_theta; it is deep-copied, not shared.
 
-    Paper: MoCo key encoder f_xi, spec section 3.9 (code default momentum 0.999, tiny profile 0.99).
+    Paper: MoCo key encoder f_xi, book: :ref:`algorithm-moco` (reference code default momentum 0.999, tiny profile 0.99).
 
     Taught in: notebooks/02_encoders_and_init.ipynb
     """
@@ -85,7 +85,7 @@ class KeyQueue(nn.Module):
         unit_ids: (queue_size,) long, caller-defined integer id of each key's translation unit, -1 = unknown.
         langs: (queue_size,) long, caller-defined language id, -1 = unknown.
 
-    Paper: MoCo queue, spec section 3.9 (reference `K` = 768, `_dequeue_and_enqueue`).
+    Paper: MoCo queue, book: :ref:`algorithm-moco` (reference `K` = 768, `_dequeue_and_enqueue`).
 
     Taught in: notebooks/02_encoders_and_init.ipynb
     """
@@ -112,6 +112,16 @@ class KeyQueue(nn.Module):
     def filled(self) -> int:
         """How many slots hold real keys (not the random initial vectors); saturates at `queue_size`."""
         return int(self.num_filled)
+
+    def contents(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The slots that hold real keys, in slot order: ``(n, dim)`` keys, ``(n,)`` unit ids, ``(n,)`` langs.
+
+        Slots fill from index 0 upwards, so the real keys are always the first `filled` slots. The random
+        initial vectors of the other slots are never returned: they are not candidates for any statistic,
+        label or loss (the book page "Fidelity and deviations", section "The key queue").
+        """
+        n = self.filled
+        return self.keys[:n], self.unit_ids[:n], self.langs[:n]
 
     @torch.no_grad()
     def enqueue(

@@ -1,8 +1,8 @@
 """Semantic-rank bookkeeping: temperatures, running rank means, interpolation labels, clamping.
 
 Ranks are 0..N-1 with N-1 = translation (or the query's own key) and 0 = unrelated. The encoder's similarities
-become GMM pseudo-labels through the nearest running rank mean (spec section 3.4); the GMM warm-up gets labels
-from interpolated pairs whose rank is known by construction (spec section 3.8).
+become GMM pseudo-labels through the nearest running rank mean (book: :ref:`algorithm-rank-means`); the GMM warm-up gets labels
+from interpolated pairs whose rank is known by construction (book: :ref:`algorithm-gmm-init`).
 
 What this module leaves out on purpose: gathering across processes (callers pass gathered tensors).
 
@@ -27,7 +27,7 @@ def rank_temperatures(num_ranks: int, tau_low: float = 0.05, tau_high: float = 0
     Returns:
         (N-1,) float32 tensor; index r-1 holds tau_r. N = 4 gives (0.1, 0.075, 0.05).
 
-    Paper: spec section 3.6 (`set_each_temp`). Taught in: notebooks/04_ranking_infonce.ipynb
+    Paper: book :ref:`algorithm-ranking-infonce` (reference `set_each_temp`). Taught in: notebooks/04_ranking_infonce.ipynb
     """
     if num_ranks < 2:
         raise ValueError(f"num_ranks must be >= 2 (one negative and one positive rank), got {num_ranks}.")
@@ -51,7 +51,7 @@ class RankMeans(nn.Module):
     every similarity and collapse all labels to one rank. Here `assign` refuses to run before the means were set
     from data (`init_from`, or the first `update`).
 
-    Paper: spec section 3.4. Taught in: notebooks/03_ranks_and_gmm.ipynb
+    Paper: book :ref:`algorithm-rank-means`. Taught in: notebooks/03_ranks_and_gmm.ipynb
     """
 
     def __init__(self, num_ranks: int, ema: float = 0.001):
@@ -64,18 +64,28 @@ class RankMeans(nn.Module):
         self.register_buffer("rank_means", torch.zeros(num_ranks))
         self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
 
-    def _stats(self, sims: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-rank counts and mean similarity over valid (label >= 0) entries, each (N,)."""
+    def statistics(self, sims: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-rank counts and similarity sums over the valid (label >= 0) entries.
+
+        Counts and sums (not means) can be added across micro-batches and processes before an update, so a
+        run on several processes updates the rank means exactly as one process seeing the whole batch.
+
+        Args:
+            sims: (B, Q) similarities. labels: (B, Q) long ranks, -1 = ignore.
+
+        Returns:
+            counts (N,) and sums (N,), float64.
+        """
         if sims.shape != labels.shape:
             raise ValueError(f"sims {tuple(sims.shape)} and labels {tuple(labels.shape)} must have the same shape.")
         valid = labels >= 0
         lab = labels[valid].long().to(self.rank_means.device)
         if lab.numel() and int(lab.max()) >= self.num_ranks:
             raise ValueError(f"labels must be < num_ranks={self.num_ranks}, got {int(lab.max())}.")
-        vals = sims.detach()[valid].to(self.rank_means)
+        vals = sims.detach()[valid].to(self.rank_means.device, torch.float64)
         counts = torch.bincount(lab, minlength=self.num_ranks).to(vals)
         sums = torch.bincount(lab, weights=vals, minlength=self.num_ranks).to(vals)
-        return counts, sums / counts.clamp_min(1)
+        return counts, sums
 
     @torch.no_grad()
     def init_from(self, sims: torch.Tensor, labels: torch.Tensor) -> RankMeans:
@@ -88,12 +98,16 @@ class RankMeans(nn.Module):
         Returns:
             self.
         """
-        counts, means = self._stats(sims, labels)
+        return self.init_from_statistics(*self.statistics(sims, labels))
+
+    @torch.no_grad()
+    def init_from_statistics(self, counts: torch.Tensor, sums: torch.Tensor) -> RankMeans:
+        """:meth:`init_from` on summed :meth:`statistics` (e.g. gathered over processes). Returns self."""
         missing = (counts == 0).nonzero().flatten().tolist()
         if missing:
             raise ValueError(f"ranks {missing} have no labelled pairs; init_from needs every rank present "
                              "(use a larger batch or the interpolation labels of the GMM warm-up).")
-        self.rank_means.copy_(means)
+        self.rank_means.copy_((sums / counts).to(self.rank_means))
         self.initialized.fill_(True)
         return self
 
@@ -106,13 +120,18 @@ class RankMeans(nn.Module):
         Args:
             sims: (B, Q) similarities. labels: (B, Q) long ranks, -1 = ignore.
         """
+        self.update_from_statistics(*self.statistics(sims, labels))
+
+    @torch.no_grad()
+    def update_from_statistics(self, counts: torch.Tensor, sums: torch.Tensor) -> None:
+        """:meth:`update` on summed :meth:`statistics` (e.g. gathered over processes and micro-batches)."""
         if not bool(self.initialized):
-            self.init_from(sims, labels)
+            self.init_from_statistics(counts, sums)
             return
-        counts, means = self._stats(sims, labels)
         present = counts > 0
+        means = (sums / counts.clamp_min(1)).to(self.rank_means)
         updated = (1 - self.ema) * self.rank_means + self.ema * means
-        self.rank_means.copy_(torch.where(present, updated, self.rank_means))
+        self.rank_means.copy_(torch.where(present.to(updated.device), updated, self.rank_means))
 
     @torch.no_grad()
     def assign(self, sims: torch.Tensor) -> torch.Tensor:
@@ -148,7 +167,7 @@ def interpolation_labels(lam: torch.Tensor, mixing_logits: torch.Tensor) -> torc
     Differences from the reference implementation: values above the last float boundary (cumsum may end
     below 1) are clamped to N-1 instead of silently staying 0.
 
-    Paper: spec section 3.8 (`covert_scores_to_ranks`). Taught in: notebooks/03_ranks_and_gmm.ipynb
+    Paper: book :ref:`algorithm-gmm-init` (reference `covert_scores_to_ranks`). Taught in: notebooks/03_ranks_and_gmm.ipynb
     """
     bounds = torch.cumsum(torch.softmax(mixing_logits.detach().float(), dim=0), dim=0)[:-1]
     labels = torch.bucketize(lam.detach().float().contiguous(), bounds.to(lam.device), right=True)
@@ -170,7 +189,7 @@ def interpolate(queries: torch.Tensor, candidates: torch.Tensor, lam: torch.Tens
     Returns:
         lam (B, Q), scale (B, Q) = 1 - lam, interpolated sims (B, Q).
 
-    Paper: spec section 3.8. Taught in: notebooks/03_ranks_and_gmm.ipynb
+    Paper: book :ref:`algorithm-gmm-init`. Taught in: notebooks/03_ranks_and_gmm.ipynb
     """
     shape = (queries.shape[0], candidates.shape[0])
     if lam is None:
@@ -196,7 +215,7 @@ def clamp_ranks(labels: torch.Tensor, self_index: torch.Tensor | None, partner_i
     Returns:
         (B, Q) long ranks; `labels` itself is not modified (the reference's in-place fill aliased tensors).
 
-    Paper: spec sections 3.4-3.5. Taught in: notebooks/03_ranks_and_gmm.ipynb
+    Paper: book :ref:`algorithm-rank-means` and :ref:`algorithm-gmm-labels`. Taught in: notebooks/03_ranks_and_gmm.ipynb
     """
     out = labels.clone()
     rows = torch.arange(labels.shape[0], device=labels.device)

@@ -1,8 +1,11 @@
 """Command line: ``python -m emmax_core.train --config configs/tiny.yaml --output-dir DIR``.
 
 Runs the three EMMA-X stages (or one of them with ``--stage``) and writes ``DIR/encoder-init/``,
-``DIR/final/``, ``DIR/history.json`` and the resumable ``DIR/state/``. Works unchanged under
-``accelerate launch -m emmax_core.train ...`` on several GPUs.
+``DIR/final/``, ``DIR/history.json`` and the resumable ``DIR/state/``. The stages can run as separate
+commands into the same ``DIR`` (each continues from the run's own state), or ``--stage init-gmm`` can start
+from a trained encoder given with ``--init-from``. Works unchanged with several processes:
+``torchrun --nproc_per_node 2 -m emmax_core.train ...`` (CPU processes use gloo) or
+``accelerate launch --num_processes 2 -m emmax_core.train ...`` on GPUs.
 
 Taught in: notebooks/05_em_iterations.ipynb and notebooks/10_scaling_up.ipynb.
 """
@@ -23,6 +26,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--output-dir", required=True, help="run directory")
     p.add_argument("--stage", default="all", choices=["all", "init-encoder", "init-gmm", "em"])
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/state")
+    p.add_argument("--init-from", default=None, metavar="DIR",
+                   help="start from this encoder: a run folder (its encoder-init/) or a save_pretrained folder")
+    p.add_argument("--stop-after-steps", type=int, default=None, metavar="N",
+                   help="stop with a checkpoint after N optimizer steps; continue later with --resume")
     p.add_argument("--seed", type=int, default=None, help="override train.seed")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config value, e.g. --set ranks.labeller=oracle (YAML-parsed)")
@@ -53,8 +60,19 @@ def main(argv=None) -> int:
     from .trainer import EMMAXTrainer
 
     cfg = load_config(args.config, args.seed, args.set)
-    trainer = EMMAXTrainer(cfg, args.output_dir)
-    trainer.train(args.stage, resume=args.resume)
+    encoder = None
+    if args.init_from:
+        from pathlib import Path
+
+        from .encoder import SentenceEncoder
+
+        src = Path(args.init_from)
+        if not src.exists():
+            raise FileNotFoundError(f"--init-from {src}: no such folder; pass a run folder (with encoder-init/) "
+                                    "or a folder written by SentenceEncoder.save_pretrained.")
+        encoder = SentenceEncoder.from_pretrained(src / "encoder-init" if (src / "encoder-init").is_dir() else src)
+    trainer = EMMAXTrainer(cfg, args.output_dir, encoder=encoder)
+    trainer.train(args.stage, resume=args.resume, stop_after_steps=args.stop_after_steps)
     if trainer.accelerator.is_main_process:
         print(f"done: {args.output_dir}")
     return 0

@@ -1,17 +1,25 @@
 """The three EMMA-X stages on Accelerate: encoder warm-up, GMM warm-up, EM iterations.
 
 1. ``init-encoder``: InfoNCE on parallel pairs (symmetric, in-batch; optional MLM) -> ``DIR/encoder-init/``.
-2. ``init-gmm``: both encoders frozen; the GMM learns ranks of interpolated pairs (spec 3.8) and the rank means
-   are set from the interpolated similarities, never left at zero (measurements.md, collapse modes).
+2. ``init-gmm``: both encoders frozen; the GMM learns ranks of interpolated pairs (book:
+   :ref:`algorithm-gmm-init`) and the rank means are set from the interpolated similarities, never left at
+   zero (book: :ref:`fidelity-rank-means`).
 3. ``em``: each step, on batches that mix parallel pairs with unaligned NON-PARALLEL sentences, the GMM labels
-   the encoder's candidates (ranking InfoNCE, spec 3.6) and the encoder's rank means label the GMM's (spec 3.4);
-   one backward pass on ``L_rank + L_gmm (+ L_mlm)`` -> ``DIR/final/``.
+   the encoder's candidates (ranking InfoNCE, :ref:`algorithm-ranking-infonce`) and the encoder's rank means
+   label the GMM's (:ref:`algorithm-rank-means`); one backward pass on ``L_rank + L_gmm (+ L_mlm)`` ->
+   ``DIR/final/``.
 
-The same code runs on a CPU, one GPU (automatic bf16/fp16) and several GPUs under ``accelerate launch``:
-keys and rank-mean statistics are gathered across processes. ``DIR/state/`` holds everything needed to resume
-(weights, optimizers, schedule, queue, rank means, GMM, sampler and torch RNG); it is replaced atomically.
+Candidates are the in-batch keys and the queue slots that hold real keys; unfilled slots never enter a
+statistic, a label or a loss (book: :ref:`fidelity-queue`).
 
-Taught in: notebooks/05_em_iterations.ipynb and notebooks/10_scaling_up.ipynb (spec section 4).
+The same code runs on a CPU, one GPU (automatic bf16/fp16) and several processes under ``torchrun`` or
+``accelerate launch``: each process draws its own batches, keys are gathered into the queue in process order,
+rank-mean statistics are summed, the GMM's data-based initialisation is broadcast, and the momentum update,
+queue and rank means advance once per optimizer step, so N processes equal one process accumulating N
+micro-batches (:mod:`emmax_core.parallel`). ``DIR/state/`` holds everything needed to resume (weights,
+optimizers, schedule, queue, rank means, GMM, sampler, each process's RNG); it is replaced atomically.
+
+Taught in: notebooks/05_em_iterations.ipynb and notebooks/10_scaling_up.ipynb (book: :ref:`algorithm-stages`).
 """
 
 from __future__ import annotations
@@ -32,9 +40,14 @@ from .gmm import FullyConnectedRankClassifier, GaussianMixtureRankClassifier
 from .labelling import encoder_labels, true_translations
 from .losses import info_nce, mask_tokens, mlm_loss, rank_cross_entropy, ranking_info_nce
 from .momentum import KeyQueue, MomentumEncoder
+from .parallel import any_across, batch_digest, broadcast_parameters, gather_rows, seeded, sum_across
 from .ranks import RankMeans, clamp_ranks, interpolate, interpolation_labels, rank_temperatures
 
 STAGES = ("init-encoder", "init-gmm", "em")
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss term became NaN or inf; training stopped and the last checkpoint in ``DIR/state`` was kept."""
 
 
 def resolve_precision(requested: str = "auto") -> str:
@@ -59,8 +72,9 @@ class EMMAXTrainer(CheckpointMixin):
     Args:
         config: the run's configuration (presets: ``emmax_core.config.tiny()``, ``colab()``, ``paper()``).
         output_dir: where ``encoder-init/``, ``final/``, ``history.json`` and ``state/`` go.
-        encoder: optional starting :class:`SentenceEncoder` (default: built from ``config.encoder``).
-        sampler: optional batch sampler (default: :func:`build_sampler`).
+        encoder: optional starting :class:`SentenceEncoder` (default: built from ``config.encoder``). Giving
+            one lets a run start at ``init-gmm`` without the run's own stage-1 state.
+        sampler: optional batch sampler (default: :func:`build_sampler`); it is sharded by process here.
 
     Example:
         >>> trainer = EMMAXTrainer(emmax_core.config.tiny(), "runs/tiny")   # doctest: +SKIP
@@ -71,12 +85,15 @@ class EMMAXTrainer(CheckpointMixin):
         self.config, self.out = config, Path(output_dir)
         r, t = config.ranks, config.train
         set_seed(t.seed)
-        self.accelerator = Accelerator(
-            mixed_precision=resolve_precision(t.mixed_precision),
+        unused = bool(config.encoder.mlm and t.mlm_weight <= 0)  # an LM head that no loss uses
+        self.accelerator = Accelerator(  # cpu=True without CUDA: torchrun on CPUs then really starts gloo
+            cpu=not torch.cuda.is_available(), mixed_precision=resolve_precision(t.mixed_precision),
             gradient_accumulation_steps=t.gradient_accumulation_steps,
-            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=unused)])
         self.device = self.accelerator.device
-        self.sampler = sampler or build_sampler(config)
+        self.sampler = (sampler or build_sampler(config)).shard(self.accelerator.process_index,
+                                                                self.accelerator.num_processes)
+        self.encoder_given = encoder is not None
         encoder = encoder or SentenceEncoder.from_config(config.encoder)
         dim = encoder.get_sentence_embedding_dimension()
         gmm_cls = GaussianMixtureRankClassifier if r.classifier == "gmm" else FullyConnectedRankClassifier
@@ -90,6 +107,7 @@ class EMMAXTrainer(CheckpointMixin):
         self.optimizers: dict = {}
         self.schedulers: dict = {}
         self._opt_stage: str | None = None
+        self._pending: dict = {}
         self.show_progress_bar = show_progress_bar
 
     # ---------------------------------------------------------------- helpers
@@ -114,7 +132,7 @@ class EMMAXTrainer(CheckpointMixin):
             opt = torch.optim.AdamW(self.encoder.parameters(), lr=t.lr, weight_decay=t.weight_decay)
             scheds["encoder"] = get_linear_schedule_with_warmup(opt, min(warm, steps), max(steps, 1))
             opts["encoder"] = opt
-        if stage in ("init-gmm", "em"):  # the GMM's own lr: a documented deviation (spec section 10)
+        if stage in ("init-gmm", "em"):  # the GMM's own lr: book, fidelity-gmm-lr
             opts["gmm"] = torch.optim.AdamW(self.gmm.parameters(), lr=t.gmm_lr, weight_decay=0.0)
         self.optimizers = {k: self.accelerator.prepare(v) for k, v in opts.items()}
         self.schedulers = scheds
@@ -126,115 +144,165 @@ class EMMAXTrainer(CheckpointMixin):
             if name in self.schedulers and self.accelerator.sync_gradients:
                 self.schedulers[name].step()
 
-    def _candidates(self, keys, batch):
-        """In-batch keys followed by the queue: ``(Q, D)`` vectors and their ``(Q,)`` unit / language ids."""
+    def candidates(self, keys, batch):
+        """In-batch keys followed by the queue's real keys: ``(Q, D)`` vectors and ``(Q,)`` unit / language ids.
+
+        ``Q = B + filled``: queue slots that hold no real key yet are never candidates.
+        """
+        q_keys, q_units, q_langs = self.queue.contents()
         units, langs = batch.unit_ids.to(self.device), batch.lang_ids.to(self.device)
-        cands = torch.cat([keys, self.queue.keys])
-        return cands, torch.cat([units, self.queue.unit_ids]), torch.cat([langs, self.queue.langs])
+        return torch.cat([keys, q_keys]), torch.cat([units, q_units]), torch.cat([langs, q_langs])
 
-    def _enqueue(self, keys, batch) -> None:
-        g = self.accelerator.gather
-        self.queue.enqueue(g(keys.contiguous()), unit_ids=g(batch.unit_ids.to(self.device)),
-                           langs=g(batch.lang_ids.to(self.device)))
+    def _keep_for_step(self, keys, batch, stats=None) -> None:
+        """Hold a micro-batch's keys (and rank-mean statistics) until the optimizer step ends."""
+        p = self._pending
+        p.setdefault("keys", []).append(keys.detach())
+        p.setdefault("units", []).append(batch.unit_ids.to(self.device))
+        p.setdefault("langs", []).append(batch.lang_ids.to(self.device))
+        p.setdefault("digests", []).append(batch_digest(batch.unit_ids, batch.lang_ids))
+        if stats is not None:
+            p["stats"] = [a + b for a, b in zip(p["stats"], stats)] if "stats" in p else list(stats)
 
-    def _mlm(self, input_ids, attention_mask):
+    def _end_step(self) -> list[int]:
+        """Once per optimizer step: enqueue every process's keys, update the rank means; returns the digests."""
+        p, self._pending, acc = self._pending, {}, self.accelerator
+        if "keys" in p and self._opt_stage != "init-encoder":
+            self.queue.enqueue(gather_rows(acc, torch.cat(p["keys"])),
+                               unit_ids=gather_rows(acc, torch.cat(p["units"])),
+                               langs=gather_rows(acc, torch.cat(p["langs"])))
+        if "stats" in p:
+            self.rank_means.update_from_statistics(*(sum_across(acc, s) for s in p["stats"]))
+        return p.get("digests", [])
+
+    def _check_finite(self, stage: str, losses: dict) -> None:
+        bad = [name for name, value in losses.items() if not torch.isfinite(value.detach()).all()]
+        if any_across(self.accelerator, bool(bad), self.device):
+            step = self.progress[stage] + 1
+            state = self.out / "state"
+            kept = f"the last good checkpoint is {state}" if state.exists() else "no checkpoint was written yet"
+            raise NonFiniteLossError(
+                f"stage {stage!r}, step {step}: loss term(s) {bad or ['(on another process)']} became NaN or inf; "
+                f"training stopped and {kept}. Lower train.lr / train.gmm_lr or use train.mixed_precision='no', "
+                "then resume with --resume (or EMMAXTrainer.train(resume=True)).")
+
+    def _mlm_inputs(self, input_ids, attention_mask):
+        """Masked ids, their mask, the masked positions and labels for the wrapped forward; None without MLM."""
         if self.config.train.mlm_weight <= 0:
-            return torch.zeros((), device=self.device)
-        raw = self._raw_encoder
-        masked, labels = mask_tokens(input_ids, raw.tokenizer, mask_prob=self.config.train.mlm_probability)
+            return None
+        masked, labels = mask_tokens(input_ids, self._raw_encoder.tokenizer,
+                                     mask_prob=self.config.train.mlm_probability)
         keep = labels != -100  # the LM head only at masked tokens
-        return mlm_loss(raw.mlm_logits(masked, attention_mask, positions=keep), labels[keep])
+        return {"mlm_input_ids": masked, "mlm_attention_mask": attention_mask, "mlm_positions": keep}, labels[keep]
+
+    def _encode_with_mlm(self, ids, mask, mlm_ids=None, mlm_mask=None):
+        """Queries ``(B, D)`` and the MLM loss from ONE call of the (possibly DDP-wrapped) encoder."""
+        mlm = self._mlm_inputs(ids if mlm_ids is None else mlm_ids, mask if mlm_mask is None else mlm_mask)
+        if mlm is None:
+            return self.encoder(ids, mask).float(), torch.zeros((), device=self.device)
+        kwargs, labels = mlm
+        emb, logits = self.encoder(ids, mask, **kwargs)
+        return emb.float(), mlm_loss(logits, labels)
 
     # ---------------------------------------------------------------- stage steps
     def _init_encoder_step(self, batch) -> dict:
         """Stage 1: symmetric in-batch InfoNCE between pivot sentences and their translations."""
         ids, mask = self._tokenize(batch.texts)
-        emb = self.encoder(ids, mask).float()
         p = batch.num_pairs
+        mlm_ids = mlm_mask = None
+        if self.config.data.mlm_text == "all" and self.config.train.mlm_weight > 0:  # MLM on every language:
+            mlm_ids, mlm_mask = self._tokenize(self.sampler.mlm_batch(p))  # one extra sentence per pair
+        emb, loss_mlm = self._encode_with_mlm(ids, mask, mlm_ids, mlm_mask)
         sims = emb[:p] @ emb[p:].T  # (P, P): row i's positive is column i
         target = torch.arange(p, device=self.device)
         tau = self.config.train.init_temperature
         loss_ctl = 0.5 * (info_nce(sims, target, tau) + info_nce(sims.T, target, tau))
-        if self.config.data.mlm_text == "all" and self.config.train.mlm_weight > 0:  # MLM on every language:
-            ids, mask = self._tokenize(self.sampler.mlm_batch(p))  # one extra sentence per pair
-        loss_mlm = self._mlm(ids, mask)
+        self._check_finite("init-encoder", {"loss": loss_ctl, "loss_mlm": loss_mlm})
         self.accelerator.backward(loss_ctl + self.config.train.mlm_weight * loss_mlm)
         self._step_optimizers()
+        self._keep_for_step(emb[:0], batch)  # nothing to enqueue: only the batch digest
         acc = (sims.argmax(-1) == target).float().mean()
         return {"loss": float(loss_ctl.detach()), "loss_mlm": float(loss_mlm.detach()), "partner_acc": float(acc)}
 
     @torch.no_grad()
-    def _init_gmm_step(self, batch) -> dict:
-        """Stage 2: the GMM learns the ranks of interpolated pairs; encoders are frozen (spec 3.8)."""
+    def _init_gmm_step(self, batch, first: bool) -> dict:
+        """Stage 2: the GMM learns the ranks of interpolated pairs; encoders are frozen (book: algorithm-gmm-init)."""
         r = self.config.ranks
         ids, mask = self._tokenize(batch.texts)
         with self.accelerator.autocast():
             q = self.encoder(ids, mask).float()
             k = self.key_encoder(ids, mask).float()
-        cands, _, _ = self._candidates(k, batch)
+        cands, _, _ = self.candidates(k, batch)
         lam, scale, interp_sims = interpolate(q, cands)
         rows = torch.arange(len(batch.texts), device=self.device)
         labels = clamp_ranks(interpolation_labels(lam, self._raw_gmm.mixing_logits.detach()), rows,
                              batch.partner.to(self.device), r.num_ranks)
-        if self.progress["init-gmm"] == 0:  # scale the GMM to the data it will see (spec section 10)
+        if first:  # scale the GMM to the data it will see; every process starts from process 0's
             diffs = scale[:, :64, None] * (q[:, None, :] - cands[None, :64, :])
             self._raw_gmm.init_from_data(diffs.reshape(-1, q.shape[-1]))
+            broadcast_parameters(self.accelerator, self._raw_gmm)
         with torch.enable_grad():
             log_post = self.gmm(q, cands, scale)
             loss = rank_cross_entropy(log_post, labels, r.rank_confidence)
+            self._check_finite("init-gmm", {"loss_gmm": loss})
             self.accelerator.backward(loss)
         self._step_optimizers()
-        g = self.accelerator.gather
-        if not self.rank_means.initialized:
-            self.rank_means.init_from(g(interp_sims), g(labels))
-        else:
-            self.rank_means.update(g(interp_sims), g(labels))
-        self._enqueue(k, batch)
+        self._keep_for_step(k, batch, self.rank_means.statistics(interp_sims, labels))
         acc = (log_post.argmax(-1) == labels).float().mean()
         return {"loss_gmm": float(loss.detach()), "gmm_acc": float(acc), "label_counts":
                 torch.bincount(labels.flatten(), minlength=r.num_ranks).tolist()}
 
-    def _em_step(self, batch) -> dict:
-        """Stage 3: one EM iteration (both supervision directions, one backward pass; spec 3.7)."""
+    def _em_step(self, batch, first: bool) -> dict:
+        """Stage 3: one EM iteration (both supervision directions, one backward pass; book: algorithm-em)."""
         r = self.config.ranks
         ids, mask = self._tokenize(batch.texts)
-        q = self.encoder(ids, mask).float()
-        with torch.no_grad():
+        if first:  # the key encoder moves once per optimizer step, as the queue and the rank means do
             self.key_encoder.update(self._raw_encoder, r.momentum)
-            with self.accelerator.autocast():
-                k = self.key_encoder(ids, mask).float()
-        cands, cand_units, cand_langs = self._candidates(k, batch)
+        q, loss_mlm = self._encode_with_mlm(ids, mask)
+        with torch.no_grad(), self.accelerator.autocast():
+            k = self.key_encoder(ids, mask).float()
+        cands, cand_units, cand_langs = self.candidates(k, batch)
         sims = q @ cands.T  # (B, Q)
         rows = torch.arange(len(batch.texts), device=self.device)
         partner = batch.partner.to(self.device)
         log_post = self.gmm(q.detach(), cands)  # (B, Q, N); the GMM never sends gradient to the encoder
         gmm_pred = log_post.detach().argmax(-1)
         rm_labels = self.rank_means.assign(sims.detach())
-        truth = true_translations(batch.unit_ids.to(self.device), batch.lang_ids.to(self.device),
-                                  cand_units, cand_langs)
+        langs = batch.lang_ids.to(self.device)
+        truth = true_translations(batch.unit_ids.to(self.device), langs, cand_units, cand_langs)
         enc_labels = encoder_labels(r.labeller, log_post.detach(), partner, truth, r.num_ranks,
-                                    r.confidence_threshold, sims.detach(), batch.lang_ids.to(self.device),
-                                    cand_langs, rm_labels, progress=self.progress["em"] / max(self.config.train.em_steps, 1))
+                                    r.confidence_threshold, sims.detach(), langs, cand_langs, rm_labels,
+                                    progress=self.progress["em"] / max(self.config.train.em_steps, 1))
         loss_rank = ranking_info_nce(sims, enc_labels, self.temperatures, r.exclude_empty_rows)
         loss_gmm = rank_cross_entropy(log_post, clamp_ranks(rm_labels, rows, partner, r.num_ranks),
                                       r.rank_confidence)
-        loss_mlm = self._mlm(ids, mask)
+        self._check_finite("em", {"loss_rank": loss_rank, "loss_gmm": loss_gmm, "loss_mlm": loss_mlm})
         self.accelerator.backward(loss_rank + loss_gmm + self.config.train.mlm_weight * loss_mlm)
         self._step_optimizers()
-        g = self.accelerator.gather
-        self.rank_means.update(g(sims.detach()), g(gmm_pred))  # grouped by the unclamped GMM prediction
-        self._enqueue(k, batch)
-        out = {"loss_rank": float(loss_rank.detach()), "loss_gmm": float(loss_gmm.detach()), "loss_mlm": float(loss_mlm.detach())}
+        # rank means are grouped by the unclamped GMM prediction
+        self._keep_for_step(k, batch, self.rank_means.statistics(sims.detach(), gmm_pred))
+        out = {"loss_rank": float(loss_rank.detach()), "loss_gmm": float(loss_gmm.detach()),
+               "loss_mlm": float(loss_mlm.detach())}
         out.update(em_diagnostics(sims.detach(), gmm_pred, rm_labels, enc_labels, truth, partner, cand_langs,
-                                  batch.lang_ids.to(self.device), r.num_ranks))
+                                  langs, r.num_ranks))
         return out
 
     # ---------------------------------------------------------------- stages
-    def _run_stage(self, stage: str) -> None:
+    def _stage_steps(self, stage: str) -> int:
         t = self.config.train
-        total = {"init-encoder": t.init_steps, "init-gmm": t.gmm_steps, "em": t.em_steps}[stage]
+        return {"init-encoder": t.init_steps, "init-gmm": t.gmm_steps, "em": t.em_steps}[stage]
+
+    def _draw(self, stage: str):
+        t = self.config.train
+        if stage == "init-encoder":
+            return self.sampler.parallel_batch(t.init_pairs_per_batch)
+        return self.sampler.em_batch(t.em_pairs_per_batch, t.em_mono_per_batch)
+
+    def _run_stage(self, stage: str, budget: list[int | None]) -> bool:
+        """Run ``stage`` to its end (True), or until ``budget[0]`` optimizer steps are spent (False)."""
+        t = self.config.train
+        total = self._stage_steps(stage)
         if self.progress[stage] >= total:
-            return
+            return True
         if stage == "em" and not self.rank_means.is_ordered():
             raise RuntimeError(f"Rank means {self.rank_means.rank_means.tolist()} are not strictly increasing "
                                "after the GMM warm-up; EM would collapse. Run more train.gmm_steps.")
@@ -245,19 +313,18 @@ class EMMAXTrainer(CheckpointMixin):
             self.key_encoder.update(self._raw_encoder, 0.0)
         self.encoder.train(stage != "init-gmm")
         self.key_encoder.eval()  # keys without dropout noise
-        step_fn = {"init-encoder": self._init_encoder_step, "init-gmm": self._init_gmm_step,
-                   "em": self._em_step}[stage]
         disable = not self.accelerator.is_local_main_process or self.show_progress_bar is False
         bar = tqdm(total=total, initial=self.progress[stage], desc=stage, disable=disable)
         while self.progress[stage] < total:
-            metrics = {}
-            for _ in range(t.gradient_accumulation_steps):
-                with self.accelerator.accumulate(self.encoder, self.gmm):
-                    batch = (self.sampler.parallel_batch(t.init_pairs_per_batch) if stage == "init-encoder"
-                             else self.sampler.em_batch(t.em_pairs_per_batch, t.em_mono_per_batch))
-                    metrics = step_fn(batch)
+            if budget[0] is not None and budget[0] <= 0:
+                bar.close()
+                self.save_state()
+                return False
+            metrics = self._optimizer_step(stage)
             self.progress[stage] += 1
             step = self.progress[stage]
+            if budget[0] is not None:
+                budget[0] -= 1
             if step % t.log_every == 0 or step == total or step == 1:
                 self.history.append(self._record(stage, step, metrics))
             if t.checkpoint_every and step % t.checkpoint_every == 0 and step < total:
@@ -265,9 +332,28 @@ class EMMAXTrainer(CheckpointMixin):
             bar.update(1)
         bar.close()
         self.save_state()
+        return True
+
+    def _optimizer_step(self, stage: str) -> dict:
+        """One optimizer step: ``gradient_accumulation_steps`` micro-batches, then the step-level updates."""
+        metrics = {}
+        for micro in range(self.config.train.gradient_accumulation_steps):
+            with self.accelerator.accumulate(self.encoder, self.gmm):
+                batch = self._draw(stage)
+                with seeded(self.config.train.seed, batch.index, self.device):
+                    if stage == "init-encoder":
+                        metrics = self._init_encoder_step(batch)
+                    elif stage == "init-gmm":
+                        metrics = self._init_gmm_step(batch, first=micro == 0 and self.progress[stage] == 0)
+                    else:
+                        metrics = self._em_step(batch, first=micro == 0)
+        metrics["batch_digests"] = self._end_step()
+        return metrics
 
     def _record(self, stage: str, step: int, metrics: dict) -> dict:
-        rec = {"stage": stage, "step": step, **metrics}
+        digests = torch.tensor(metrics.pop("batch_digests"), device=self.device)
+        rec = {"stage": stage, "step": step, **metrics,
+               "batch_digests": gather_rows(self.accelerator, digests).tolist()}  # every process's batches
         if stage != "init-encoder":
             rec["rank_means"] = self.rank_means.rank_means.tolist()
             rec["mixing_weights"] = torch.softmax(self._raw_gmm.mixing_logits.detach(), 0).tolist()
@@ -275,12 +361,18 @@ class EMMAXTrainer(CheckpointMixin):
             rec["lr"] = self.schedulers["encoder"].get_last_lr()[0]
         return rec
 
-    def train(self, stages: str | list[str] = "all", resume: bool = False) -> list[dict]:
+    def train(self, stages: str | list[str] = "all", resume: bool = False,
+              stop_after_steps: int | None = None) -> list[dict]:
         """Run ``stages`` (``"all"`` or any of ``init-encoder``, ``init-gmm``, ``em``) and save the artefacts.
+
+        A run that starts at a later stage continues from the run's own ``state/`` (the earlier stages must
+        have finished there) or, for ``init-gmm``, from an encoder given to the constructor.
 
         Args:
             stages: which stages to run, in order.
             resume: continue from ``output_dir/state`` when it exists.
+            stop_after_steps: stop (with a checkpoint) after this many optimizer steps in this call; the run
+                continues with ``resume=True`` (time-sliced training, e.g. on a preemptible machine).
 
         Returns:
             The metric history (also written to ``output_dir/history.json``).
@@ -289,17 +381,32 @@ class EMMAXTrainer(CheckpointMixin):
         bad = [s for s in todo if s not in STAGES]
         if bad:
             raise ValueError(f"stages={bad} unknown; use 'all' or any of {STAGES}.")
+        if stop_after_steps is not None and stop_after_steps < 1:
+            raise ValueError(f"stop_after_steps={stop_after_steps}; use a positive number of steps or None.")
         self.out.mkdir(parents=True, exist_ok=True)
-        if (resume or todo[0] == "em") and (self.out / "state").exists():
+        later = todo[0] != "init-encoder"
+        if (resume or later) and self.find_state() is not None:
             self.load_state()
-        elif todo[0] == "em":
-            raise FileNotFoundError(f"--stage em needs {self.out / 'state'} from the earlier stages; "
-                                    "run them first (--stage all), or start at init-gmm from a given encoder.")
+            self._check_earlier_stages(todo[0])
+        elif todo[0] == "em" or (later and not self.encoder_given):
+            raise FileNotFoundError(
+                f"--stage {todo[0]} continues from the earlier stages in {self.out / 'state'}, which does not "
+                f"exist; run them first into the same --output-dir (--stage all, or --stage init-encoder), "
+                "or start at init-gmm from a trained encoder with --init-from RUN_DIR/encoder-init.")
+        budget = [stop_after_steps]
         for stage in todo:
-            self._run_stage(stage)
+            if not self._run_stage(stage, budget):
+                break
             if stage == "init-encoder":
                 self._save_encoder("encoder-init")
             if stage == "em":
                 self._save_encoder("final")
         self.accelerator.wait_for_everyone()
         return self.history
+
+    def _check_earlier_stages(self, first: str) -> None:
+        for stage in STAGES[:STAGES.index(first)]:
+            if self.progress[stage] < self._stage_steps(stage):
+                raise RuntimeError(
+                    f"--stage {first}: stage {stage!r} stopped at step {self.progress[stage]} of "
+                    f"{self._stage_steps(stage)} in {self.out}; finish it first with --stage {stage} --resume.")

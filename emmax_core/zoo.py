@@ -33,6 +33,11 @@ _STAGE1_DATA = ("sources", "parallel_langs", "pivot", "leak_free", "udhr_batch_p
 _ADDED_DEFAULTS = {("data", "pairs"): "pivot", ("data", "mlm_text"): "batch"}
 
 
+#: Bump when a change to the trainer changes what a run trains, so cached runs of older code are not reused.
+#: 2: unfilled queue slots are no candidates; batches and randomness are seeded by batch position.
+TRAINING_REVISION = 2
+
+
 def run_key(config, stages, init_from=None) -> str:
     """Stable short hash of what determines a run's result.
 
@@ -47,6 +52,7 @@ def run_key(config, stages, init_from=None) -> str:
         view = {"encoder": view["encoder"], "train": {k: view["train"][k] for k in _STAGE1_TRAIN},
                 "data": {k: view["data"][k] for k in _STAGE1_DATA if k in view["data"]}}
     payload = json.dumps({"config": view, "stages": list(stages), "version": __version__,
+                          "revision": TRAINING_REVISION,
                           "init_from": str(init_from) if init_from else None}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 

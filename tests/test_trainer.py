@@ -154,3 +154,96 @@ def test_mlm_on_all_text_runs_in_stage_one(tmp_path, fixture_rows, make_tiny_enc
 def test_mlm_weight_without_lm_head_is_a_config_error():
     with pytest.raises(ValueError, match="encoder.mlm=True"):
         tiny().replace(train={"mlm_weight": 1.0})
+
+
+def test_unfilled_queue_slots_change_neither_rank_means_nor_losses(tmp_path, fixture_rows, make_tiny_encoder):
+    """Queue slots without a real key are never candidates: overwriting them changes nothing."""
+    runs = []
+    for name, fill in (("a", None), ("b", 1e3)):
+        trainer = _trainer(tmp_path / name, fixture_rows, make_tiny_encoder, queue_size=400)  # never full
+        trainer.train("init-encoder")
+        assert trainer.queue.filled == 0
+        if fill is not None:
+            trainer.queue.keys.fill_(fill)
+        trainer.train(["init-gmm", "em"], resume=True)
+        assert 0 < trainer.queue.filled < 400
+        runs.append(trainer)
+    a, b = runs
+    torch.testing.assert_close(a.rank_means.rank_means, b.rank_means.rank_means, rtol=0, atol=0)
+    for ra, rb in zip(a.history, b.history):
+        for key in ("loss", "loss_gmm", "loss_rank", "gmm_acc", "label_counts"):
+            assert ra.get(key) == rb.get(key), (ra["stage"], ra["step"], key)
+    for (name, p), (_, q) in zip(a._raw_encoder.state_dict().items(), b._raw_encoder.state_dict().items()):
+        torch.testing.assert_close(p, q, rtol=0, atol=0, msg=name)
+
+
+def test_candidates_are_batch_keys_and_filled_slots_only(tmp_path, fixture_rows, make_tiny_encoder):
+    trainer = _trainer(tmp_path, fixture_rows, make_tiny_encoder, queue_size=10)
+    batch = trainer.sampler.em_batch(2, 2)
+    keys = torch.nn.functional.normalize(torch.randn(len(batch.texts), 32), dim=1)
+    assert trainer.candidates(keys, batch)[0].shape[0] == len(batch.texts)  # empty queue: no queue slot
+    trainer.queue.enqueue(keys[:3], unit_ids=batch.unit_ids[:3], langs=batch.lang_ids[:3])
+    cands, units, langs = trainer.candidates(keys, batch)
+    assert cands.shape[0] == units.shape[0] == langs.shape[0] == len(batch.texts) + 3
+    assert bool((units >= 0).all()) and bool((langs >= 0).all())
+
+
+def test_non_finite_loss_stops_naming_stage_step_and_term(tmp_path, fixture_rows, make_tiny_encoder, monkeypatch):
+    import emmax_core.trainer as trainer_module
+    from emmax_core.checkpoint import find_state
+
+    trainer = _trainer(tmp_path, fixture_rows, make_tiny_encoder)
+    real = trainer_module.ranking_info_nce
+
+    def poisoned(*args, **kwargs):  # EM step 3 returns NaN
+        loss = real(*args, **kwargs)
+        return loss * float("nan") if trainer.progress["em"] == 2 else loss
+
+    monkeypatch.setattr(trainer_module, "ranking_info_nce", poisoned)
+    with pytest.raises(trainer_module.NonFiniteLossError, match=r"stage 'em', step 3: loss term\(s\) \['loss_rank'\]"):
+        trainer.train()
+    state = torch.load(find_state(tmp_path) / "trainer_state.pt", weights_only=False)
+    assert state["progress"]["em"] == 2  # the last good checkpoint (checkpoint_every=2) is kept
+    monkeypatch.setattr(trainer_module, "ranking_info_nce", real)
+    _trainer(tmp_path, fixture_rows, make_tiny_encoder).train(resume=True)  # and it resumes
+    assert (tmp_path / "final").is_dir()
+
+
+def test_later_stage_needs_the_runs_state_or_a_given_encoder(tmp_path, fixture_rows, make_tiny_encoder):
+    cfg = _config()
+    with pytest.raises(FileNotFoundError, match="--init-from"):
+        EMMAXTrainer(cfg, tmp_path / "a", sampler=_sampler(fixture_rows), show_progress_bar=False).train("init-gmm")
+    given = EMMAXTrainer(cfg, tmp_path / "b", encoder=make_tiny_encoder(seed=0), sampler=_sampler(fixture_rows),
+                         show_progress_bar=False)
+    assert given.train("init-gmm")[-1]["stage"] == "init-gmm"
+    half = _trainer(tmp_path / "c", fixture_rows, make_tiny_encoder)
+    half.train("init-encoder", stop_after_steps=2)
+    assert half.progress["init-encoder"] == 2 and not (tmp_path / "c" / "encoder-init").exists()
+    with pytest.raises(RuntimeError, match="finish it first with --stage init-encoder --resume"):
+        _trainer(tmp_path / "c", fixture_rows, make_tiny_encoder).train("init-gmm")
+
+
+def test_stop_after_steps_then_resume_equals_one_call(tmp_path, fixture_rows, make_tiny_encoder):
+    straight = _trainer(tmp_path / "a", fixture_rows, make_tiny_encoder)
+    straight.train()
+    sliced = _trainer(tmp_path / "b", fixture_rows, make_tiny_encoder)
+    sliced.train(stop_after_steps=9)  # 4 + 3 + 2 of 4 EM steps
+    assert sliced.progress == {"init-encoder": 4, "init-gmm": 3, "em": 2}
+    resumed = _trainer(tmp_path / "b", fixture_rows, make_tiny_encoder)
+    resumed.train(resume=True)
+    for (name, p), (_, q) in zip(straight._raw_encoder.state_dict().items(),
+                                 resumed._raw_encoder.state_dict().items()):
+        torch.testing.assert_close(p, q, rtol=0, atol=0, msg=name)
+    assert straight.history == resumed.history
+
+
+def test_sharded_samplers_draw_different_batches_and_the_same_stream(fixture_rows):
+    one = _sampler(fixture_rows)
+    shards = [_sampler(fixture_rows).shard(i, 2) for i in range(2)]
+    stream = [one.em_batch(4, 4) for _ in range(4)]
+    drawn = [[s.em_batch(4, 4) for _ in range(2)] for s in shards]
+    assert drawn[0][0].texts != drawn[1][0].texts  # two processes: different batches
+    assert [b.texts for b in stream] == [drawn[0][0].texts, drawn[1][0].texts, drawn[0][1].texts, drawn[1][1].texts]
+    assert [b.index for b in stream] == [0, 1, 2, 3] and [b.index for b in drawn[1]] == [1, 3]
+    with pytest.raises(ValueError, match="shard_index"):
+        _sampler(fixture_rows).shard(2, 2)
