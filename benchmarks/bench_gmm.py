@@ -1,7 +1,7 @@
 """Benchmark: naive (B, Q, N, D) GMM log-likelihood vs the expanded-matmul form of `log_joint`.
 
 Each (method, size) runs in its own subprocess so that its peak memory can be read from ru_maxrss (the extra
-peak RSS over the process's state just before the call, as in measurements.md section 5). The naive form is
+peak RSS over the process's state just before the call). The naive form is
 skipped when its estimated memory exceeds --max-naive-gb. Ratios come from the same run.
 
 Usage:

@@ -1,6 +1,6 @@
 """emmax_core: EMMA-X, small enough to read in an afternoon, tested, and fast enough to run on a laptop.
 
-Public names (design.md section 3) are imported lazily so ``import emmax_core`` stays fast:
+Public names are imported lazily so ``import emmax_core`` stays fast:
 
 >>> from emmax_core import SentenceEncoder, EMMAXConfig, load_corpus   # doctest: +SKIP
 

@@ -94,7 +94,7 @@ def _plain(value: Any) -> Any:
 class EncoderConfig(_Section):
     """The sentence encoder f_theta: backbone, tokenizer, pooling and (backbone="tiny") architecture.
 
-    Taught in: notebooks/02_encoders_and_init.ipynb (emmax-algorithm.md section 3.1).
+    Taught in: notebooks/02_encoders_and_init.ipynb. Book: :ref:`algorithm-encoder`.
     """
 
     backbone: str = "tiny"  # "tiny" (random XLM-R built from the shape below) or a hub id / local path
@@ -125,7 +125,7 @@ class EncoderConfig(_Section):
 class RankConfig(_Section):
     """Semantic ranks, the rank classifier and the MoCo candidate pool.
 
-    Taught in: notebooks/03_ranks_and_gmm.ipynb (emmax-algorithm.md sections 3.2-3.6, 3.9).
+    Taught in: notebooks/03_ranks_and_gmm.ipynb. Book: :ref:`algorithm-ranks` to :ref:`algorithm-moco`.
     """
 
     num_ranks: int = 4  # N ordinal ranks: N - 1 = translation, 0 = unrelated
@@ -157,12 +157,13 @@ class RankConfig(_Section):
 class TrainConfig(_Section):
     """Optimisation and schedule of the three stages (encoder init, GMM init, EM iterations).
 
-    Taught in: notebooks/05_em_iterations.ipynb (emmax-algorithm.md sections 4-5).
+    Taught in: notebooks/05_em_iterations.ipynb.
+    Book: :ref:`algorithm-stages`, :ref:`algorithm-hyperparameters`.
     """
 
     seed: int = 0  # torch, numpy, batching and held-out draws
     lr: float = 5e-4  # AdamW learning rate of the encoder
-    gmm_lr: float = 1e-2  # the rank classifier's own lr (a documented deviation, spec section 10)
+    gmm_lr: float = 1e-2  # the rank classifier's own lr (a deviation: book page "Fidelity and deviations")
     weight_decay: float = 0.01  # AdamW weight decay of the encoder
     warmup_steps: int = 100  # linear warm-up of stage 1, then linear decay
     em_warmup_steps: int = 20  # linear warm-up of stage 3
@@ -191,14 +192,14 @@ class TrainConfig(_Section):
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig(_Section):
-    """Which text trains which stage (design.md section 6).
+    """Which text trains which stage. Book: :ref:`experiment-groups`, :ref:`fidelity-data`.
 
     Taught in: notebooks/01_corpus.ipynb
     """
 
     sources: tuple[str, ...] | None = None  # corpus sources of the warm-up (None = all shipped)
     # Sources of the GMM warm-up and EM batches. A small pool of meanings makes a sentence's translations
-    # likely to be among its candidates (measurements.md: the prototype's EM drew UDHR + Sphinx only).
+    # likely to be among its candidates.
     em_sources: tuple[str, ...] | None = ("udhr", "sphinx")
     parallel_langs: tuple[str, ...] | None = None  # PARALLEL languages (None = default_language_split())
     non_parallel_langs: tuple[str, ...] | None = None  # NON-PARALLEL languages (None = from fold)
@@ -289,12 +290,12 @@ class EMMAXConfig:
 
 
 def tiny() -> EMMAXConfig:
-    """The default CPU/offline profile: the stable settings measured in measurements.md.
+    """The default CPU/offline profile: a small model and short runs, sized for 2 CPU cores.
 
     L2 H128 XLM-R with a 16k byte-level BPE, 400 warm-up steps of 64 pairs, 30 GMM steps, 100 EM steps
-    of 24 pairs + 48 monolingual sentences, K=768, m=0.99, N=4, beta=0.001. Against the prototype's
-    600 / 150 steps of 32 + 64 with K=1024 (measurements.md) the steps and batch are cut by a third so a
-    chapter trains within its 3-minute budget on 2 cores; the monolingual share (50%) and K/B (8) are kept.
+    of 24 pairs + 48 monolingual sentences, K=768, m=0.99, N=4, beta=0.001. Steps and batches are sized so
+    a chapter trains within its 3-minute budget on 2 cores; half of each EM batch is monolingual and the
+    queue holds 8 batches. Book: :ref:`fidelity-tiny-profile`.
     """
     return EMMAXConfig()
 
@@ -317,15 +318,15 @@ def colab() -> EMMAXConfig:
 
 
 def paper() -> EMMAXConfig:
-    """The reference code's values at paper scale (emmax-algorithm.md section 5).
+    """The reference code's values at paper scale. Book: :ref:`algorithm-hyperparameters`.
 
     From the reference code (the paper itself confirms none of them): N=4, tau 0.05/0.1, epsilon 0.3,
     beta 0.001, queue 768 (its help text says 65536), momentum 0.999, cls_pooler + extra dense, MLM on
     (probability 0.1, loss weights 1:1:1), lr 4e-5 shared by the GMM, weight decay 0, warm-up 8000, seed 42.
-    UNCONFIRMED, chosen here: the backbone (xlm-roberta-large; the code defaults to base), the batch sizes
-    (the code's 3 pairs is a debugging value; its help says 256 sentences), max_length 512 (the code does
-    not truncate), every step count (the code runs 2 epochs per stage) and the monolingual batch share
-    (the released code uses no monolingual text).
+    Chosen here (neither the paper nor the code fixes them): the backbone (xlm-roberta-large; the code
+    defaults to base), the batch sizes (the code's 3 pairs is a debugging value; its help says 256
+    sentences), max_length 512 (the code does not truncate), every step count (the code runs 2 epochs per
+    stage) and the monolingual batch share (the released code uses no monolingual text).
     """
     large = "FacebookAI/xlm-roberta-large"
     return EMMAXConfig(

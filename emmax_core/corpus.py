@@ -1,4 +1,4 @@
-"""The shipped multilingual corpus: real, multi-way parallel text that works offline (design.md section 5).
+"""The shipped multilingual corpus: real, multi-way parallel text that works offline.
 
 Two kinds of text share one table (``source, unit_id, lang, script, text``; one row per (unit, language)):
 
@@ -47,11 +47,11 @@ UDHR_THEMATIC_GROUPS = {
     "social order and duties": (28, 29, 30),
 }
 _SECTION_GROUP = {("pre" if a == "pre" else f"a{a:02d}"): g for g, arts in UDHR_THEMATIC_GROUPS.items() for a in arts}
-_HELD_OUT_ARTICLES = range(23, 31)  # UDHR test split (measurements.md, EM prototype)
+_HELD_OUT_ARTICLES = range(23, 31)  # UDHR test split: the last eight articles
 
-# design.md section 6 / measurements.md "EM prototype": PARALLEL as measured; groups A and B keep the
-# prototype's languages where they have catalog text and swap in catalog languages of other scripts
-# (A: uig_arab, khk; B: div, mal); xho and fao stay as UDHR-only members.
+# The experiment's split (book: "The experiment's design"). Groups A and B mix scripts; nearly all of their
+# languages have catalog text (uig_arab, khk, div and mal bring scripts of their own); xho and fao are
+# UDHR-only members.
 _SPLIT = {
     "parallel": ["spa", "fra", "por_BR", "jpn", "cmn_hans", "rus", "tur", "pes_1", "hin", "pol", "deu_1996", "nld",
                  "ita", "hrv", "hun", "ces", "ron_2006", "swe", "eus", "lav", "lit", "arb", "vie", "ben", "swh",
@@ -92,7 +92,7 @@ def load_corpus() -> datasets.Dataset:
         ``datasets.Dataset`` with string columns ``source, unit_id, lang, script, text``, one row per
         (unit_id, lang), sorted by (source, lang, unit_id). Every ``unit_id`` has an English (``eng``) row.
 
-    Reference: design.md section 5; the data card is ``emmax_core/data/README.md``.
+    The data card is ``emmax_core/data/README.md``.
 
     Taught in: notebooks/01_corpus.ipynb
     """
@@ -257,7 +257,7 @@ def held_out_units(seed: int = 123, fraction: float = 0.2) -> set[str]:
     Returns:
         ``set[str]`` of unit_ids (a new set each call).
 
-    Reference: measurements.md, "EM prototype / Setup" (held-out units).
+    Book: :ref:`experiment-scoring`.
 
     Taught in: notebooks/01_corpus.ipynb
     """
@@ -301,7 +301,8 @@ def silver_rank(unit_a: str, unit_b: str) -> int:
         3 = same unit (translations); 2 = same UDHR article / same catalog app; 1 = same UDHR thematic group
         (``UDHR_THEMATIC_GROUPS``) / same catalog source; 0 = unrelated.
 
-    Reference: design.md section 5 (silver ranks); the paper's semantic ranks, N = 4.
+    The paper's semantic ranks, N = 4; here they are read off the corpus, for evaluation only.
+    Book: :ref:`algorithm-ranks`.
 
     Taught in: notebooks/01_corpus.ipynb
     """
@@ -336,10 +337,10 @@ def default_language_split() -> dict[str, list[str]]:
 
     Returns:
         ``dict(parallel=[36 codes], group_a=[15 codes], group_b=[15 codes])`` (new lists, disjoint, no ``eng``).
-        PARALLEL is the prototype's (32 of 36 with catalog text); 14 of 15 languages in each group have
+        32 of the 36 PARALLEL languages have catalog text; 14 of 15 languages in each group have
         catalog text (one is UDHR-only), and each group mixes 6-8 scripts.
 
-    Reference: design.md section 6; measurements.md "EM prototype / Setup" (language split).
+    Book: :ref:`experiment-groups`, :ref:`experiment-folds`.
 
     Taught in: notebooks/01_corpus.ipynb
     """

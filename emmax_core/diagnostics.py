@@ -5,7 +5,7 @@ scored: the precision and recall of each rank against the true translations, the
 pairs pushed into the top rank (top-rank inflation), the agreement between the GMM and the rank means, and
 the encoder's own retrieval of the translation partner. None of this feeds back into training.
 
-Taught in: notebooks/05_em_iterations.ipynb (design.md section 6, "Diagnostics").
+Taught in: notebooks/05_em_iterations.ipynb. Book: :ref:`experiment-diagnostics`.
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 e(x) = normalize(W_d pool(h(x)) + b_d), where pool is the masked mean of the last hidden states ("mean")
 or the reference's tanh pooler on `<s>` ("cls_pooler"), and W_d is the reference's extra dense layer
-(`projection=True`; emmax-algorithm.md section 3.1). An optional RoBERTa LM head shares the backbone for
-the MLM loss. `encode`, `similarity`, `save_pretrained` and `from_pretrained` follow sentence-transformers'
-conventions (ecosystem.md 4a, 4b) so the book's readers meet familiar behaviour.
+(`projection=True`). An optional RoBERTa LM head shares the backbone for the MLM loss. `encode`,
+`similarity`, `save_pretrained` and `from_pretrained` follow sentence-transformers' conventions so the book's
+readers meet familiar behaviour. Book: :ref:`algorithm-encoder`, :ref:`fidelity-pooling`.
 
 Left out on purpose: prompts, multi-process encoding, quantised outputs and `truncate_dim`.
 
@@ -41,7 +41,7 @@ POOLINGS = ("mean", "cls_pooler")
 class MLMHead(nn.Module):
     """RoBERTa LM head (dense -> GELU -> LayerNorm -> vocabulary), decoder tied to the input embeddings.
 
-    Differences from the reference implementation: the reference's head is probably untied (spec 3.1);
+    Differences from the reference implementation: the reference's head is probably untied;
     tying saves vocab x H parameters (256M for xlm-roberta-large) and is RoBERTa's own choice.
     """
 

@@ -8,7 +8,7 @@ Runs XRETE-mini on the shipped corpus's held-out units (none of them is seen in 
   catalog the string comes from), tested on every other language;
 * semantic rank correlation: Spearman between cosine and silver semantic ranks of cross-lingual pairs,
   sampled in equal shares per silver rank (uniform pairs would be almost all "unrelated");
-* geometry: invariance, canonical form, isotropy (reconstructed measures, spec section 7).
+* geometry: invariance, canonical form, isotropy (standard measures; see notebooks/08_geometry.ipynb).
 
 ``DIR`` is a ``save_pretrained`` folder or a training run folder (its ``final/`` is used), or
 ``bag-of-subwords`` for the training-free reference.

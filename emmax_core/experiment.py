@@ -1,4 +1,4 @@
-"""The central experiment (design.md section 6): does EM over unaligned text help NON-PARALLEL languages?
+"""The central experiment: does EM over unaligned text help NON-PARALLEL languages?
 
 Languages are split into PARALLEL (parallel pairs in the warm-up), and groups A and B that take turns as
 NON-PARALLEL (unaligned sentences in the EM stage) and UNSEEN (never trained on) in two folds, so every

@@ -6,7 +6,7 @@ rank r. The naive form builds a (B, Q, N, D) tensor; `log_joint` expands the squ
 matmuls and never builds anything larger than (B, Q, N).
 
 Both classifiers detach their inputs: the rank classifier is trained only on its own parameters (stop-gradient
-to the encoder, spec section 3.3). Computation runs in float32 (float64 if the inputs or parameters are float64),
+to the encoder). Computation runs in float32 (float64 if the inputs or parameters are float64),
 also under autocast.
 
 Taught in: notebooks/03_ranks_and_gmm.ipynb
@@ -58,7 +58,7 @@ class GaussianMixtureRankClassifier(nn.Module):
     (`log_joint_naive` keeps that form for teaching). It is trained, as in the reference, by SGD on a
     label-smoothed cross-entropy (`losses.rank_cross_entropy`), not by closed-form EM.
 
-    Paper: spec section 3.3. Taught in: notebooks/03_ranks_and_gmm.ipynb
+    Book: :ref:`algorithm-gmm`, :ref:`fidelity-variance-floor`. Taught in: notebooks/03_ranks_and_gmm.ipynb
     """
 
     def __init__(self, num_ranks: int, dim: int, generator: torch.Generator | None = None):
@@ -211,7 +211,7 @@ class FullyConnectedRankClassifier(nn.Module):
     on [q; c~]. Here the features are ``|d|`` and ``q * c~`` (the usual sentence-pair features); ``|d|`` keeps the scale
     information that the interpolation labels depend on.
 
-    Paper: GMM vs FC ablation, spec section 8. Taught in: notebooks/09_ablations.ipynb
+    Paper: the GMM vs FC ablation; book: :ref:`fidelity-variants`. Taught in: notebooks/09_ablations.ipynb
     """
 
     def __init__(self, num_ranks: int, dim: int, hidden: int = 128, chunk_elements: int = 2**24):

@@ -1,8 +1,9 @@
 """Who labels the encoder's candidates: the GMM (EMMA-X), the ORACLE, or nobody (the ``ctl`` control).
 
-In EMMA-X the classifier supplies the encoder's semantic ranks (spec section 3.5): the GMM's argmax rank for
-every (query, candidate) pair, with the translation partner clamped to the top rank ``N-1`` and the query's own
-momentum key left out (label ``-1``). The two controls of the central experiment use the same batches:
+In EMMA-X the classifier supplies the encoder's semantic ranks (book: :ref:`algorithm-gmm-labels`): the GMM's
+argmax rank for every (query, candidate) pair, with the translation partner clamped to the top rank ``N-1`` and
+the query's own momentum key left out (label ``-1``). The controls of the central experiment use the same
+batches:
 
 * ``ctl``: the partner is ``N-1`` and every other candidate rank 0 (stage 1's InfoNCE on EM batches);
 * ``oracle``: a candidate is ``N-1`` exactly when it is a true translation of the query (same meaning, other
@@ -12,8 +13,8 @@ momentum key left out (label ``-1``). The two controls of the central experiment
   neighbour is a true translation, every other non-partner rank 0. It is the ceiling of a *top-1* pseudo-labeller
   that never errs, so its gain ties the backbone's nearest-neighbour precision to what EM could earn.
 
-Two named variants (deviations from the paper, never silent replacements) trade the GMM's recall for
-precision, the lever the prototype diagnostics point at (measurements.md, "Smallest changes"):
+Three named variants (deviations from the paper, never silent replacements; book: :ref:`fidelity-variants`)
+trade the GMM's recall for precision, the lever the top-rank precision diagnostics point at:
 
 * ``gmm_mnn``: a non-partner candidate is ``N-1`` only when it and the query are mutual nearest
   neighbours across languages AND the GMM puts the pair at rank >= 1; other GMM positives are ignored.
@@ -79,7 +80,9 @@ def encoder_labels(
     topk: int = 3,
     progress: float = 1.0,
 ) -> torch.Tensor:
-    """Semantic ranks the encoder is trained on (classifier -> encoder supervision, spec section 3.5).
+    """Semantic ranks the encoder is trained on (classifier -> encoder supervision).
+
+    Book: :ref:`algorithm-gmm-labels`; the controls and variants: :ref:`experiment-runs`.
 
     Args:
         labeller: ``"gmm"`` (EMMA-X), ``"oracle"``, ``"oracle_nn"`` or ``"ctl"`` (controls), or a variant.

@@ -60,7 +60,8 @@ def ranking_info_nce(sims: torch.Tensor, labels: torch.Tensor, temperatures, exc
     is an exact logsumexp (the reference adds 1e-7 per column to it and Q * 1e-7 to the positive count); masked
     columns come from label -1 instead of a hard-coded diagonal; `exclude_empty_rows` is an opt-in deviation.
 
-    Paper: spec section 3.6. Taught in: notebooks/04_ranking_infonce.ipynb
+    Book: :ref:`algorithm-ranking-infonce`, :ref:`fidelity-loss-details`.
+    Taught in: notebooks/04_ranking_infonce.ipynb
     """
     sims = _upcast(sims)
     temperatures = torch.as_tensor(temperatures, dtype=sims.dtype, device=sims.device).reshape(-1)
@@ -96,7 +97,7 @@ def info_nce(sims: torch.Tensor, positive_index: torch.Tensor, temperature: floa
     Differences from the reference implementation: the reference's stage 1 runs the ranking loss with a single
     positive rank (plus its +1e-7 terms); this is the exact closed form.
 
-    Paper: spec section 3.6 ("stage 1"). Taught in: notebooks/02_encoders_and_init.ipynb
+    Book: :ref:`fidelity-stage1`. Taught in: notebooks/02_encoders_and_init.ipynb
     """
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}.")
@@ -135,7 +136,7 @@ def rank_cross_entropy(log_posteriors: torch.Tensor, labels: torch.Tensor, rank_
     Differences from the reference implementation: identical formula (`calculate_label_smoothed_ce_loss`),
     plus the ignore label/mask.
 
-    Paper: spec section 3.3. Taught in: notebooks/03_ranks_and_gmm.ipynb
+    Book: :ref:`algorithm-gmm`. Taught in: notebooks/03_ranks_and_gmm.ipynb
     """
     if not 0.0 <= rank_confidence < 1.0:
         raise ValueError(f"rank_confidence must be in [0, 1), got {rank_confidence}.")
@@ -166,7 +167,7 @@ def mlm_loss(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float 
     Differences from the reference implementation: ignored positions use -100 (the reference uses the pad id);
     the log-softmax is computed only at masked positions.
 
-    Paper: spec section 3.9. Taught in: notebooks/02_encoders_and_init.ipynb
+    Book: :ref:`algorithm-moco`, :ref:`fidelity-key-encoder`. Taught in: notebooks/02_encoders_and_init.ipynb
     """
     keep = labels != ignore_index
     if not bool(keep.any()):
@@ -192,7 +193,7 @@ def mask_tokens(input_ids: torch.Tensor, tokenizer=None, *, mask_prob: float = 0
 
     Differences from the reference implementation: random replacements never draw special ids.
 
-    Paper: spec section 3.9. Taught in: notebooks/02_encoders_and_init.ipynb
+    Book: :ref:`algorithm-moco`. Taught in: notebooks/02_encoders_and_init.ipynb
     """
     if not 0.0 <= mask_prob <= 1.0:
         raise ValueError(f"mask_prob must be in [0, 1], got {mask_prob}.")
@@ -222,7 +223,7 @@ class RankingInfoNCELoss(nn.Module):
         num_ranks: N. tau_low, tau_high: see `rank_temperatures`. exclude_empty_rows: see `ranking_info_nce`.
 
     forward(sims (B, Q), labels (B, Q)) -> scalar. Differences from the reference implementation: see
-    `ranking_info_nce`. Paper: spec section 3.6. Taught in: notebooks/04_ranking_infonce.ipynb
+    `ranking_info_nce`. Book: :ref:`algorithm-ranking-infonce`. Taught in: notebooks/04_ranking_infonce.ipynb
     """
 
     def __init__(self, num_ranks: int = 4, tau_low: float = 0.05, tau_high: float = 0.1,
@@ -244,7 +245,7 @@ class InfoNCELoss(nn.Module):
     """`info_nce` with a fixed temperature. forward(sims (B, Q), positive_index (B,), mask=None) -> scalar.
 
     Differences from the reference implementation: see `info_nce`.
-    Paper: spec section 3.6. Taught in: notebooks/02_encoders_and_init.ipynb
+    Book: :ref:`fidelity-stage1`. Taught in: notebooks/02_encoders_and_init.ipynb
     """
 
     def __init__(self, temperature: float = 0.05):
@@ -259,7 +260,7 @@ class RankCrossEntropyLoss(nn.Module):
     """`rank_cross_entropy` with a fixed rank confidence. forward(log_posteriors, labels, mask=None) -> scalar.
 
     Differences from the reference implementation: see `rank_cross_entropy`.
-    Paper: spec section 3.3. Taught in: notebooks/03_ranks_and_gmm.ipynb
+    Book: :ref:`algorithm-gmm`. Taught in: notebooks/03_ranks_and_gmm.ipynb
     """
 
     def __init__(self, rank_confidence: float = 0.3):

@@ -2,7 +2,7 @@
 
 The tiny profile trains its own tokenizer in seconds on the monolingual text of every shipped language
 (held-out evaluation units excluded), which is allowed in EMMA-X's setting because monolingual text exists
-even for languages without parallel data (measurements.md section 2). Byte-level BPE never emits `<unk>`,
+even for languages without parallel data (book: :ref:`experiment-groups`). Byte-level BPE never emits `<unk>`,
 so unseen scripts degrade to more tokens instead of unknowns. Special tokens follow XLM-R:
 `<s>`=0, `<pad>`=1, `</s>`=2, `<unk>`=3, `<mask>`=4, and every sequence is wrapped as `<s> ... </s>`.
 

@@ -49,7 +49,7 @@ def history_series(history: list[dict], key: str, stage: str = "em") -> tuple[np
 def plot_em_diagnostics(history: list[dict], oracle: list[dict] | None = None):
     """Six panels of the EM stage: rank means, label shares of both modules, agreement and partner accuracy,
     top-rank inflation, per-rank precision against true translations, and monolingual-row top-rank precision
-    against the nearest-neighbour baseline (design.md section 6, "Diagnostics").
+    against the nearest-neighbour baseline (book: :ref:`experiment-diagnostics`).
 
     Args:
         history: records of the EM run (:func:`emmax_core.zoo.load_history`).

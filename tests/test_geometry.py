@@ -1,4 +1,4 @@
-"""Geometry measures (reconstructions of spec section 7) against closed forms and explicit loops."""
+"""Geometry measures (standard measures, reconstructions of the paper's) against closed forms and explicit loops."""
 
 from __future__ import annotations
 

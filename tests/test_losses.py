@@ -20,7 +20,7 @@ from emmax_core.ranks import rank_temperatures
 
 
 def _loop_ranking_info_nce(sims, labels, temps, exclude_empty_rows=False):
-    """Spec section 3.6 written per anchor and per candidate with plain Python sums."""
+    """The ranking InfoNCE of the book page "The EMMA-X algorithm", per anchor and candidate, in plain Python sums."""
     batch, num_cand = sims.shape
     total = sims.sum() * 0
     for r in range(1, len(temps) + 1):

@@ -42,7 +42,7 @@ def test_unseen_scripts_fall_back_to_bytes_without_unk(tiny_tokenizer):
         ids = tiny_tokenizer(text)["input_ids"]
         assert tiny_tokenizer.unk_token_id not in ids
         assert tiny_tokenizer.decode(ids, skip_special_tokens=True) == text
-    # unseen scripts cost more tokens per character than a trained one (measurements.md section 2)
+    # unseen scripts cost more tokens per character than a trained one
     seen = len(tiny_tokenizer(FIXTURE_TEXTS["rus"][8])["input_ids"]) / len(FIXTURE_TEXTS["rus"][8])
     unseen = len(tiny_tokenizer(UNSEEN_SCRIPT_TEXTS[0])["input_ids"]) / len(UNSEEN_SCRIPT_TEXTS[0])
     assert unseen > seen

@@ -2,8 +2,8 @@
 
 :class:`BagOfSubwordsEncoder` embeds a sentence as the L2-normalised one-hot counts of its subword ids (the
 tiny tokenizer's vocabulary), so cosine similarity measures shared subwords. It needs no training, and
-it is the floor every trained encoder must beat: related languages that share spelling score well, unseen
-scripts score at chance (measurements.md section 3).
+it is the floor every trained encoder must beat: related languages that share spelling score well, and a
+script that shares no subword with English scores at chance.
 
 Taught in: notebooks/07_evaluation.ipynb.
 """

@@ -2,8 +2,8 @@
 
 A logistic-regression probe is trained on English embeddings only and tested on every other
 language: if the encoder maps translations to the same place, the English decision boundary
-transfers. This is the small-scale stand-in for XRETE's classification tasks (spec section 6 and
-section 10: "one classification task with frozen embeddings + logistic regression"), and the MTEB
+transfers. This is the small-scale stand-in for XRETE's classification tasks (one classification task
+with frozen embeddings and a logistic-regression probe), and the MTEB
 ``Classification`` protocol without its repeated undersampling. Sentence pairs (NLI, e.g. XNLI) use
 the SentEval features ``[u, v, |u - v|, u * v]``.
 

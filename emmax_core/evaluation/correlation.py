@@ -4,7 +4,7 @@ The STS protocol (MTEB main score ``cosine_spearman``): embed both sides of each
 cosine, and correlate it with the gold scores. In the tiny profile the gold labels are the corpus's
 silver semantic ranks (3 = translation, 2 = same article / catalog app, 1 = same thematic group /
 source, 0 = unrelated, ``emmax_core.corpus.silver_ranks``), which is exactly the graded notion of
-similarity EMMA-X's rank classifier learns (spec section 3.2); in the colab profile they are
+similarity EMMA-X's rank classifier learns (book: :ref:`algorithm-ranks`); in the colab profile they are
 STS17's 0-5 scores. Spearman handles the many ties of 4-level ranks with average ranks.
 
 Taught in: notebooks/07_evaluation.ipynb

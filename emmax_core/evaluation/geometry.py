@@ -1,9 +1,9 @@
 """Geometry of the shared space: invariance, canonical form and isotropy (EMMA-X's three requirements).
 
-The paper analyses its representation space against three requirements (confirmed), on FLORES-200,
-where each source sentence and its translations form a "semantic cluster". The paper's exact
-definitions are UNCONFIRMED: every formula here is a RECONSTRUCTION from the standard measures listed
-in spec ``emmax-algorithm.md`` section 7, not the paper's code.
+The paper analyses its representation space against these three requirements, on FLORES-200, where each
+source sentence and its translations form a "semantic cluster". This book does not reproduce the paper's
+exact definitions: every formula here is a standard measure of the named property (a reconstruction), not
+the paper's code.
 
 * Invariance (same meaning, same place, whatever the language): KL divergence between Gaussians
   fitted per language (lower is better), the translation-minus-random cosine gap (higher is better)
@@ -257,7 +257,7 @@ def geometry_report(
     language_id: bool = True,
     seed: int = 0,
 ) -> dict[str, float]:
-    """All geometry measures at once (reconstructions; spec emmax-algorithm.md section 7).
+    """All geometry measures at once (standard measures, reconstructions of the paper's; see the module).
 
     Args:
         embeddings: ``(n, dim)``, e.g. FLORES-200 devtest (or the shipped corpus) for ~10 languages.

@@ -10,7 +10,7 @@ Candidates come from forward (each source's best target), backward (each target'
 intersection, or max-score (the union, greedily de-duplicated by score, as in LASER). A pair is
 accepted when its score passes a threshold; F1 against the gold pairs is reported at the threshold
 that maximises it on this set (BUCC tunes it on a train split, so this is an optimistic,
-"oracle-threshold" F1, the usual choice at small scale). EMMA-X reports BUCC F1 in XRETE (spec section 6).
+"oracle-threshold" F1, the usual choice at small scale). EMMA-X reports BUCC F1 in XRETE.
 
 Taught in: notebooks/07_evaluation.ipynb
 """

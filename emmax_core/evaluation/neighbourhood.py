@@ -2,7 +2,7 @@
 
 EM labels unaligned sentences from the encoder's own neighbourhoods, so the share of NON-PARALLEL
 sentences whose nearest neighbour is a translation is an upper bound on what a top-1 pseudo-labeller can
-get right (design.md section 6; the EM prototype measured 0.30-0.47 with the tiny warm-up). Unlike the
+get right (book: :ref:`experiment-diagnostics`). Unlike the
 bitext evaluators there is no pivot and no given pairing: every query searches a mixed pool of all
 languages of the same source, as the EM candidate pool does, with its own language masked out::
 

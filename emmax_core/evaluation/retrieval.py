@@ -2,8 +2,8 @@
 
 The score is top-1 accuracy ("acc@1"), in both directions, exactly as sentence-transformers'
 ``TranslationEvaluator`` computes it: row ``i`` of the source side is correct when its most similar
-target row is row ``i``. EMMA-X reports this on Tatoeba as part of XRETE (spec section 6); the tiny
-profile runs it per language on the shipped corpus (spec section 10, "Evaluation at small scale").
+target row is row ``i``. EMMA-X reports this on Tatoeba as part of XRETE; the tiny profile runs it per
+language on the shipped corpus (book: :ref:`experiment-scoring`).
 
 Taught in: notebooks/07_evaluation.ipynb
 """
@@ -165,7 +165,7 @@ def evaluate_bitext_by_language(
         rows: ``n`` rows with ``lang``, ``unit_id``, ``text`` and optional ``source`` (a
             ``datasets.Dataset``, DataFrame, dict of lists or list of dicts; e.g. ``load_corpus()``).
         pivot: the pivot language code.
-        groups: optional ``{group_name: [lang, ...]}`` (e.g. design.md section 6's NON-PARALLEL and UNSEEN).
+        groups: optional ``{group_name: [lang, ...]}`` (e.g. the experiment's NON-PARALLEL and UNSEEN).
         batch_size: used only when a model is given.
 
     Returns:
