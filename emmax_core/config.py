@@ -11,6 +11,7 @@ Taught in: notebooks/02_encoders_and_init.ipynb (presets), notebooks/10_scaling_
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import types
 import typing
@@ -30,6 +31,13 @@ def _check(ok: bool, name: str, value: Any, fix: str) -> None:
 
 def _choice(name: str, value: Any, choices: tuple) -> None:
     _check(value in choices, name, value, f"use one of {list(choices)}")
+
+
+def _unknown(kind: str, key: str, valid: list[str]) -> ValueError:
+    """The error for an unknown key: the nearest valid name (a typo's likely fix), then all of them."""
+    near = difflib.get_close_matches(key.rpartition(".")[2], valid, n=1)
+    maybe = f"did you mean {near[0]!r}? " if near else ""
+    return ValueError(f"unknown {kind} {key!r}: {maybe}use one of the valid keys: {', '.join(valid)}")
 
 
 def _positive(obj: Any, *names: str, allow_zero: bool = False) -> None:
@@ -74,9 +82,7 @@ class _Section:
         valid = [f.name for f in dataclasses.fields(cls)]
         unknown = [k for k in values if k not in valid]
         if unknown:
-            raise ValueError(
-                f"unknown key {prefix + unknown[0]!r} in {cls.__name__}; valid keys: {', '.join(valid)}"
-            )
+            raise _unknown(f"{cls.__name__} key", prefix + unknown[0], valid)
         return cls(**{k: _coerce(prefix + k, v, hints[k]) for k, v in values.items()})
 
     def replace(self, **changes: Any):
@@ -256,7 +262,7 @@ class EMMAXConfig:
         _check(isinstance(values, dict), "config", values, "use a mapping with sections " + ", ".join(_SECTIONS))
         unknown = [k for k in values if k not in _SECTIONS]
         if unknown:
-            raise ValueError(f"unknown section {unknown[0]!r}; valid keys: {', '.join(_SECTIONS)}")
+            raise _unknown("section", unknown[0], list(_SECTIONS))
         return cls(**{k: _SECTIONS[k].from_dict(v or {}, prefix=f"{k}.") for k, v in values.items()})
 
     def replace(self, **sections: Any) -> EMMAXConfig:
@@ -267,7 +273,7 @@ class EMMAXConfig:
         merged = self.to_dict()
         for name, change in sections.items():
             if name not in _SECTIONS:
-                raise ValueError(f"unknown section {name!r}; valid keys: {', '.join(_SECTIONS)}")
+                raise _unknown("section", name, list(_SECTIONS))
             merged[name] = change.to_dict() if isinstance(change, _Section) else {**merged[name], **change}
         return EMMAXConfig.from_dict(merged)
 
@@ -276,8 +282,16 @@ class EMMAXConfig:
         """Load a YAML file written by `to_yaml` (or by hand; comments allowed)."""
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"config file {str(path)!r} not found; the presets live in configs/*.yaml")
-        return cls.from_dict(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+            raise FileNotFoundError(f"config file {str(path)!r} not found: pass the path of an existing YAML file "
+                                    "(the presets live in configs/*.yaml, e.g. configs/tiny.yaml)")
+        try:
+            values = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise ValueError(f"config file {str(path)!r} is not valid YAML{at} ({getattr(error, 'problem', error)}): "
+                             "fix the syntax; configs/tiny.yaml shows the format") from error
+        return cls.from_dict(values or {})
 
     def to_yaml(self, path: str | os.PathLike | None = None, header: str | None = None) -> str:
         """Return the config as YAML text (with `header` as `#` comment lines); also write it to `path`."""

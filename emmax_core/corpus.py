@@ -159,7 +159,7 @@ def _check_sources(sources, name: str = "sources") -> list[str] | None:
     valid = sorted({s for v in _languages().values() for s in v["sources"]})
     bad = [s for s in sources if s not in valid]
     if bad or not sources:
-        raise ValueError(f"{name} must be a non-empty list of corpus sources, got {sources}; valid: {valid}.")
+        raise ValueError(f"{name} must be a non-empty list of corpus sources, got {sources}: use sources from {valid}.")
     return sources
 
 
@@ -204,8 +204,8 @@ def parallel_pairs(langs, *, pivot: str = "eng", sources=None, units: Iterable[s
     pairs = rows.merge(piv, on="unit_id", how="inner").sort_values(["lang", "unit_id"], kind="stable")
     if pairs.empty:
         raise ValueError(f"no parallel units for langs {langs} with pivot {pivot!r} (sources={sources}, "
-                         f"after units/exclude_units filters): choose languages that share units with the pivot "
-                         f"(language_info() lists each language's sources; {_HINT}).")
+                         f"after units/exclude_units filters): choose languages that share units with the pivot, "
+                         f"or loosen units/exclude_units (language_info() lists each language's sources; {_HINT}).")
     return _dataset(pairs[["unit_id", "source", "lang", "text", "pivot_text"]])
 
 
@@ -228,7 +228,8 @@ def monolingual_pool(langs, *, sources=None, exclude_units: Iterable[str] | None
     langs = _check_langs(langs)
     rows = _rows(langs, _check_sources(sources), None, None if exclude_units is None else set(exclude_units))
     if rows.empty:
-        raise ValueError(f"no text for langs {langs} with sources={sources} after exclude_units ({_HINT}).")
+        raise ValueError(f"no text for langs {langs} with sources={sources} after exclude_units: choose sources these "
+                         f"languages have, or exclude fewer units (language_info(lang)['sources'] lists them).")
     order = np.random.default_rng(seed).permutation(len(rows))
     return _dataset(rows.iloc[order][["unit_id", "source", "lang", "text"]])
 

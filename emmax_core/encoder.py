@@ -30,7 +30,7 @@ from tqdm.auto import trange
 from transformers import AutoModel, PreTrainedModel, XLMRobertaConfig, XLMRobertaModel
 
 from .config import EncoderConfig
-from .tokenizer import get_tokenizer, load_pretrained
+from .tokenizer import check_pretrained_source, get_tokenizer, load_pretrained
 
 logger = logging.getLogger(__name__)
 CONFIG_NAME = "emmax_config.json"
@@ -184,8 +184,9 @@ class SentenceEncoder(nn.Module):
             raise ValueError(f"batch_size={batch_size} is invalid: use >= 1")
         single = isinstance(sentences, str)
         sentences = [sentences] if single else list(sentences)
-        if not all(isinstance(s, str) for s in sentences):
-            raise ValueError("sentences must be a str or a list of str")
+        kinds = sorted({type(s).__name__ for s in sentences if not isinstance(s, str)})
+        if kinds:
+            raise ValueError(f"sentences must be a str or a list of str, got items of type {kinds}: pass text only")
         if show_progress_bar is None:
             show_progress_bar = logger.getEffectiveLevel() <= logging.INFO
         if device is not None:
@@ -217,6 +218,9 @@ class SentenceEncoder(nn.Module):
         """Cosine similarity matrix `(n, m)` between embeddings `a (n, H)` and `b (m, H)` (1-D inputs allowed)."""
         a, b = (torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x) for x in (a, b))
         a, b = (x.float().reshape(1, -1) if x.ndim == 1 else x.float() for x in (a, b))
+        if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+            raise ValueError(f"a and b must be embeddings (n, H) and (m, H) of one model, got {tuple(a.shape)} and "
+                             f"{tuple(b.shape)}: pass the outputs of the same model's encode()")
         return F.normalize(a, dim=-1) @ F.normalize(b.to(a.device), dim=-1).T
 
     def save_pretrained(self, path: str | os.PathLike) -> None:
@@ -252,8 +256,9 @@ class SentenceEncoder(nn.Module):
         name = str(path_or_hub_id)
         path = Path(os.path.expanduser(name))
         if not (path / CONFIG_NAME).is_file():
+            check_pretrained_source(name, "model")
             return cls.from_config(EncoderConfig(backbone=name, tokenizer=name))
-        settings = json.loads((path / CONFIG_NAME).read_text(encoding="utf-8"))
+        settings = _saved_settings(path)
         tokenizer = get_tokenizer(str(path))
         backbone = _load_backbone(str(path), settings["pooling"] == "cls_pooler")
         model = cls(backbone, tokenizer, pooling=settings["pooling"], projection=settings["projection"],
@@ -276,6 +281,23 @@ class SentenceEncoder(nn.Module):
             "versions": {"emmax_core": _package_version(), "torch": torch.__version__,
                          "transformers": transformers.__version__},
         }
+
+
+def _saved_settings(path: Path) -> dict:
+    """`emmax_config.json` of a `save_pretrained` folder; a corrupt or incomplete folder says how to fix it."""
+    where, fix = f"path_or_hub_id={str(path)!r}", f"save the encoder again with save_pretrained({str(path)!r})"
+    missing = [f for f in ("config.json", "tokenizer_config.json") if not (path / f).is_file()]
+    if not any((path / w).is_file() for w in ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")):
+        missing.append("model.safetensors")
+    if missing:
+        raise FileNotFoundError(f"{where} is an incomplete save_pretrained folder without {missing}: {fix}")
+    try:
+        settings = json.loads((path / CONFIG_NAME).read_text(encoding="utf-8"))
+        if not isinstance(settings, dict) or not {"pooling", "projection", "max_length"} <= settings.keys():
+            raise ValueError("it needs an object with pooling, projection and max_length")
+    except ValueError as error:  # also json.JSONDecodeError and UnicodeDecodeError
+        raise ValueError(f"{where}: {CONFIG_NAME} is corrupt ({error}): {fix}") from error
+    return settings
 
 
 def _tiny_backbone_config(config: EncoderConfig, tokenizer) -> XLMRobertaConfig:

@@ -42,7 +42,12 @@ def load_model(spec: str):
     for sub in ("final", "encoder-init"):
         if (path / sub).is_dir():
             return SentenceEncoder.from_pretrained(path / sub)
-    return SentenceEncoder.from_pretrained(path)
+    try:
+        return SentenceEncoder.from_pretrained(path)
+    except FileNotFoundError as error:  # the cause (kept in the traceback) says what was searched
+        raise FileNotFoundError(f"--model {spec!r} could not be loaded: pass a training run folder (holding final/ "
+                                "or encoder-init/), a save_pretrained folder, a cached hub id or 'bag-of-subwords'"
+                                ) from error
 
 
 def _groups() -> dict[str, list[str]]:

@@ -68,7 +68,8 @@ def ranking_info_nce(sims: torch.Tensor, labels: torch.Tensor, temperatures, exc
     if sims.dim() != 2 or labels.shape != sims.shape:
         raise ValueError(f"sims and labels must both be (B, Q); got {tuple(sims.shape)}, {tuple(labels.shape)}.")
     if labels.dtype.is_floating_point or labels.dtype == torch.bool:
-        raise ValueError("labels must be an integer (long) tensor of ranks, -1 = ignored.")
+        raise ValueError(f"labels must be an integer (long) tensor of ranks, -1 = ignored, got {labels.dtype}: "
+                         "pass labels.long().")
     if labels.numel() and (int(labels.max()) > len(temperatures) or int(labels.min()) < -1):
         raise ValueError(f"labels must lie in -1..{len(temperatures)} for {len(temperatures)} temperatures "
                          "(pass rank_temperatures(num_ranks)).")
@@ -100,7 +101,7 @@ def info_nce(sims: torch.Tensor, positive_index: torch.Tensor, temperature: floa
     Book: :ref:`fidelity-stage1`. Taught in: notebooks/02_encoders_and_init.ipynb
     """
     if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}.")
+        raise ValueError(f"temperature must be positive, got {temperature}: use e.g. 0.05 (the warm-up's tau).")
     sims = _upcast(sims)
     logits = sims - sims.max(dim=1, keepdim=True).values.detach()
     if mask is not None:

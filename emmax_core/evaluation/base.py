@@ -55,7 +55,8 @@ def cosine_similarity_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     a, b = l2_normalize(a), l2_normalize(b)
     if a.shape[1] != b.shape[1]:
-        raise ValueError(f"a and b must have the same dim, got {a.shape[1]} and {b.shape[1]}.")
+        raise ValueError(f"a and b must have the same dim, got {a.shape[1]} and {b.shape[1]}: embed both with the "
+                         "same model.")
     return a @ b.T
 
 

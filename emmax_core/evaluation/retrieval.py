@@ -42,8 +42,8 @@ def translation_accuracy(source_embeddings: np.ndarray, target_embeddings: np.nd
     """
     if len(source_embeddings) != len(target_embeddings):
         raise ValueError(
-            f"source and target must be aligned (same number of rows), got {len(source_embeddings)} "
-            f"and {len(target_embeddings)}."
+            f"source_embeddings and target_embeddings must be aligned (row i of each is one translation pair), "
+            f"got {len(source_embeddings)} and {len(target_embeddings)} rows: pass the same number of rows."
         )
     sims = cosine_similarity_matrix(source_embeddings, target_embeddings)
     gold = np.arange(len(sims))
