@@ -4,7 +4,8 @@
 #   make book-check   -> make book, then the book's tests (headless browser) on that build
 #   make book-student -> the book without solutions, _build/student/_build/html
 #   make bench  -> performance comparisons, writes benchmarks/results/*.json
-#   make results-> trains what is missing and runs the XRETE-mini experiment (results/)
+#   make results-> trains what is missing and runs the XRETE-mini experiment: results/README.md and its
+#                  figures, and the package's emmax_core/data/results/results.json (emmax_core.results.load)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -88,7 +89,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_gmm.py --output benchmarks/results.json
 
 results: $(STAMP)
-	$(PY) -m emmax_core.experiment --output-dir results
+	$(PY) -m emmax_core.experiment --output-dir results --results-json emmax_core/data/results/results.json
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check emmax_core tests scripts benchmarks

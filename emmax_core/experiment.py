@@ -12,7 +12,8 @@ with its mean and spread (standard deviation) over seeds. Scores are xx->English
 
 ``python -m emmax_core.experiment --output-dir results`` (``make results``) trains what is missing (models
 cached by :mod:`emmax_core.zoo`, metrics cached per model in ``results/cache``), then writes
-``results/results.json`` and ``results/README.md`` with tables and diagnostics plots.
+``results/README.md`` with tables and diagnostics plots; ``make results`` adds ``--results-json
+emmax_core/data/results/results.json``, the package data that :func:`emmax_core.results.load` reads.
 
 Taught in: notebooks/07_evaluation.ipynb and notebooks/09_ablations.ipynb.
 """
@@ -294,8 +295,12 @@ def jobs(exp: ExperimentConfig, cache_dir: Path) -> list[dict]:
     return [{**j, "exp": asdict(exp), "cache_dir": str(cache_dir)} for j in out]
 
 
-def run_all(exp: ExperimentConfig, output_dir) -> dict:
-    """Run every job (warm-ups first), aggregate, and write ``results.json`` + ``README.md``."""
+def run_all(exp: ExperimentConfig, output_dir, results_json=None) -> dict:
+    """Run every job (warm-ups first), aggregate, and write ``results.json`` + ``README.md``.
+
+    ``results.json`` goes to ``results_json`` when given (``make results``: the package's
+    ``emmax_core/data/results/results.json``, read by :func:`emmax_core.results.load`), else into ``output_dir``.
+    """
     from .evaluation.report import aggregate, write_report
 
     out = Path(output_dir)
@@ -312,14 +317,17 @@ def run_all(exp: ExperimentConfig, output_dir) -> dict:
             list(pool.map(run_job, [{**j, "threads": threads} for j in warmups]))
             results = list(pool.map(run_job, [{**j, "threads": threads} for j in todo]))
     summary = aggregate(results, exp)
-    write_report(summary, out)
+    write_report(summary, out, results_json)
     return summary
 
 
 def main(argv=None) -> int:
     """``python -m emmax_core.experiment --output-dir results [--seeds 0 1 2] [--workers 2] [--quick]``."""
     p = argparse.ArgumentParser(prog="python -m emmax_core.experiment", description=__doc__.split("\n")[0])
-    p.add_argument("--output-dir", default="results")
+    p.add_argument("--output-dir", default="results", help="README.md, figures and the per-model cache")
+    p.add_argument("--results-json", default=None,
+                   help="where results.json goes (default: OUTPUT_DIR/results.json; `make results` writes the "
+                        "package's emmax_core/data/results/results.json, read by emmax_core.results.load)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--quick", action="store_true", help="test-sized runs (minutes, not meaningful numbers)")
@@ -336,7 +344,7 @@ def main(argv=None) -> int:
                            backbones=tuple(args.backbones if args.backbones is not None else
                                            ExperimentConfig.backbones if args.profile == "tiny" else ()),
                            probe_only=tuple(args.probe_only))
-    summary = run_all(exp, args.output_dir)
+    summary = run_all(exp, args.output_dir, args.results_json)
     print(json.dumps(summary["headline"], indent=1))
     return 0
 

@@ -245,3 +245,59 @@ def plot_metric_bars(reports: dict[str, dict], metrics: list[str], better: dict[
     for ax in list(axes.flat)[len(metrics):]:
         ax.axis("off")
     return fig
+
+
+def plot_experiment_headline(summary: dict, kinds=("leak_free", "transductive"), profile: str = "tiny"):
+    """Bars of Δ NON-PARALLEL − Δ UNSEEN per run with its spread over seeds, one panel per evaluation kind.
+
+    Args:
+        summary: the experiment summary (:func:`emmax_core.results.load`).
+        kinds: ``"leak_free"`` and/or ``"transductive"``.
+        profile: the profile that produced the numbers, for the axis label.
+
+    Returns:
+        ``matplotlib.figure.Figure``; the ORACLE is green, named deviations from the paper orange.
+
+    Taught in: notebooks/07_evaluation.ipynb
+    """
+    fig, axes = plt.subplots(1, len(kinds), figsize=(6 * len(kinds), 4), sharey=True, squeeze=False)
+    for ax, kind in zip(axes[0], kinds):
+        rows = {k: v for k, v in summary["tables"][kind].items() if k != "warmup"}
+        names = list(rows)
+        ax.bar(names, [rows[n]["headline"] for n in names], yerr=[np.nan_to_num(rows[n]["spread"]) for n in names],
+               color=["tab:green" if n == "oracle" else "tab:orange" if not rows[n]["paper_faithful"]
+                      else "tab:blue" for n in names], capsize=3)
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_title(f"{kind}: Δ NON-PARALLEL − Δ UNSEEN")
+        ax.tick_params(axis="x", rotation=60)
+    axes[0, 0].set_ylabel(f"acc@1 difference ({profile} profile)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_experiment_diagnostics(summary: dict, ax=None, profile: str = "tiny"):
+    """Means over the EM steps of the pseudo-label diagnostics of each EM-like run, one bar group per run.
+
+    Args:
+        summary: the experiment summary (:func:`emmax_core.results.load`).
+        ax: where to draw (a new wide figure when None).
+        profile: the profile that produced the numbers, for the title.
+
+    Returns:
+        The matplotlib axes.
+
+    Taught in: notebooks/07_evaluation.ipynb
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(12, 4), constrained_layout=True)
+    d = summary["diagnostics"]
+    names = [n for n in d if d[n]]
+    keys = ("top_precision", "top_recall", "mono_top_precision", "mono_top_recall", "mono_nn_precision", "top_share")
+    width = 0.8 / len(keys)
+    for i, k in enumerate(keys):
+        ax.bar(np.arange(len(names)) + i * width, [d[n].get(k, np.nan) for n in names], width, label=k)
+    ax.set_xticks(np.arange(len(names)) + 0.4, names, rotation=30)
+    ax.set_ylabel("mean over EM steps")
+    ax.legend(ncol=3, fontsize=8)
+    ax.set_title(f"Pseudo-labels against the true translations ({profile} profile)")
+    return ax

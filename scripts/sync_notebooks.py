@@ -1,8 +1,10 @@
-"""Keep every chapter's opening identical and derived from one place (_config.yml's repository.url).
+"""Keep every chapter's opening identical and derived from two places: _config.yml's repository.url and the
+package version (`emmax_core.__version__`, which pyproject.toml reads too).
 
 Each notebook opens with (1) a markdown cell: title, Colab badge, what you will build; (2) the guarded
-Colab-only install cell; (3) the setup cell (versions, seed, device). This script rewrites the badge and the
-install cell from `_config.yml` and the package version; `--check` only reports drift (used by the tests).
+Colab-only install cell; (3) the setup cell (versions, seed, device, profile and config). This script rewrites
+the badge and the install cell; both point at the release tag `v<version>`, so the notebook Colab opens and the
+package it installs are the same release. `--check` only reports drift (used by the tests).
 
     python scripts/sync_notebooks.py          # rewrite
     python scripts/sync_notebooks.py --check  # exit 1 when a notebook drifted
@@ -22,9 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 INSTALL_TAG = "colab-install"
 
 
-def _repo() -> tuple[str, str]:
+def _repo() -> str:
     cfg = yaml.safe_load((ROOT / "_config.yml").read_text())
-    return cfg["repository"]["url"].rstrip("/"), cfg["repository"].get("branch", "main")
+    return cfg["repository"]["url"].rstrip("/")
 
 
 def _version() -> str:
@@ -32,15 +34,19 @@ def _version() -> str:
     return re.search(r'__version__ = "([^"]+)"', text).group(1)
 
 
+def tag() -> str:
+    """The release tag of this version, `v<emmax_core.__version__>`: what the badge opens and the cell installs."""
+    return f"v{_version()}"
+
+
 def badge(nb_rel: str) -> str:
-    url, branch = _repo()
-    colab = url.replace("https://github.com/", "https://colab.research.google.com/github/")
+    colab = _repo().replace("https://github.com/", "https://colab.research.google.com/github/")
     return (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
-            f"({colab}/blob/{branch}/{nb_rel})")
+            f"({colab}/blob/{tag()}/{nb_rel})")
 
 
 def install_source() -> str:
-    url, _ = _repo()
+    url = _repo()
     return (
         "# Colab only: install emmax_core from the book's repository, pinned to a release tag.\n"
         "# Colab's own torch and numpy are kept (the package declares loose floors only).\n"
@@ -48,7 +54,7 @@ def install_source() -> str:
         "import sys\n\n"
         "if \"google.colab\" in sys.modules:\n"
         f"    subprocess.check_call([sys.executable, \"-m\", \"pip\", \"install\", \"-q\",\n"
-        f"                           \"emmax-core @ git+{url}@v{_version()}\"])"
+        f"                           \"emmax-core @ git+{url}@{tag()}\"])"
     )
 
 

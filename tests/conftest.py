@@ -190,3 +190,20 @@ def make_tiny_encoder(tiny_tokenizer, tiny_encoder_config):
 def tiny_encoder(make_tiny_encoder):
     """A shared tiny `SentenceEncoder` (mean pooling, seed 0) in eval mode; do not train or modify it."""
     return make_tiny_encoder().eval()
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory):
+    """One model cache (`EMMAX_CACHE`) for the notebooks a session executes; empty when the session starts.
+
+    tests/test_standalone.py executes every chapter alone into it first (see `pytest_collection_modifyitems`),
+    and the book build of tests/test_book.py then loads those models instead of training them again.
+    """
+    return tmp_path_factory.mktemp("emmax-cache")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run tests/test_standalone.py first: its notebooks must start from an empty `model_cache`."""
+    first = [item for item in items if item.path.name == "test_standalone.py"]
+    if first:
+        items[:] = first + [item for item in items if item.path.name != "test_standalone.py"]

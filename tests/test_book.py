@@ -93,8 +93,12 @@ class BookBuild:
 
 
 @pytest.fixture(scope="session")
-def book() -> BookBuild:
-    """Build the book once (as `make book` does) or reuse the caller's build with EMMAX_BOOK_BUILT=1."""
+def book(model_cache) -> BookBuild:
+    """Build the book once (as `make book` does) or reuse the caller's build with EMMAX_BOOK_BUILT=1.
+
+    The build's model cache is the session's `model_cache` (conftest.py): the models that
+    tests/test_standalone.py trained earlier in the session, else empty, never the user's home cache.
+    """
     if os.environ.get("EMMAX_BOOK_BUILT") == "1":
         log = BUILD_LOG.read_text(errors="replace") if BUILD_LOG.exists() else ""
         build = BookBuild(0, log, None)
@@ -105,8 +109,8 @@ def book() -> BookBuild:
     # changes no page.
     cmd = [str(jupyter_book), "build", ".", "--all", "-W", "-n", "--keep-going"]
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, env={**os.environ, **BUILD_ENV}, capture_output=True, text=True,
-                          timeout=BUILD_TIMEOUT_S)
+    env = {**os.environ, **BUILD_ENV, "EMMAX_CACHE": str(model_cache)}
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
     log = proc.stdout + proc.stderr
     BUILD_LOG.parent.mkdir(parents=True, exist_ok=True)
     BUILD_LOG.write_text(log)

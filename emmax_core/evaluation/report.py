@@ -189,41 +189,23 @@ def _table_md(table: dict) -> list[str]:
 
 
 def plot_headline(summary: dict, path: Path) -> None:
-    """Bar chart of (delta NP - delta UNS) per run with seed spread, leak-free and transductive."""
+    """Save :func:`emmax_core.viz.plot_experiment_headline` (both evaluation kinds) to ``path``."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
-    for ax, kind in zip(axes, KINDS):
-        rows = {k: v for k, v in summary["tables"][kind].items() if k not in ("warmup",)}
-        names = list(rows)
-        ax.bar(names, [rows[n]["headline"] for n in names], yerr=[np.nan_to_num(rows[n]["spread"]) for n in names],
-               color=["tab:green" if n == "oracle" else "tab:orange" if not rows[n]["paper_faithful"]
-                      else "tab:blue" for n in names], capsize=3)
-        ax.axhline(0, color="k", lw=0.8)
-        ax.set_title(f"{kind}: Δ NON-PARALLEL − Δ UNSEEN")
-        ax.tick_params(axis="x", rotation=60)
-    axes[0].set_ylabel("acc@1 difference (tiny profile)")
-    fig.tight_layout()
+    from ..viz import plot_experiment_headline
+
+    fig = plot_experiment_headline(summary, KINDS)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
 def plot_diagnostics(summary: dict, path: Path) -> None:
-    """Top-rank precision / recall and nearest-neighbour precision of each EM-like run."""
+    """Save :func:`emmax_core.viz.plot_experiment_diagnostics` to ``path``."""
     import matplotlib.pyplot as plt
 
-    d = summary["diagnostics"]
-    names = [n for n in d if d[n]]
-    keys = ("top_precision", "top_recall", "mono_top_precision", "mono_top_recall", "mono_nn_precision", "top_share")
-    fig, ax = plt.subplots(figsize=(12, 4))
-    width = 0.8 / len(keys)
-    for i, k in enumerate(keys):
-        ax.bar(np.arange(len(names)) + i * width, [d[n].get(k, np.nan) for n in names], width, label=k)
-    ax.set_xticks(np.arange(len(names)) + 0.4, names, rotation=30)
-    ax.set_ylabel("mean over EM steps")
-    ax.legend(ncol=3, fontsize=8)
-    ax.set_title("Pseudo-labels against the true translations (tiny profile)")
-    fig.tight_layout()
+    from ..viz import plot_experiment_diagnostics
+
+    fig = plot_experiment_diagnostics(summary).figure
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -302,10 +284,16 @@ def why_text(summary: dict) -> list[str]:
     return lines
 
 
-def write_report(summary: dict, out: Path) -> None:
-    """Write ``results.json``, ``README.md`` and the two diagnostics plots into ``out``."""
+def write_report(summary: dict, out: Path, results_json: Path | None = None) -> None:
+    """Write ``README.md`` and the two diagnostics plots into ``out``, and ``results.json``.
+
+    ``results.json`` goes to ``results_json`` (``make results``: ``emmax_core/data/results/results.json``,
+    read by :func:`emmax_core.results.load`), else into ``out``.
+    """
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(summary, indent=1, default=float))
+    target = Path(results_json) if results_json is not None else out / "results.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(summary, indent=1, default=float))
     plot_headline(summary, out / "headline.png")
     plot_diagnostics(summary, out / "diagnostics.png")
     md = ["# Results: the central experiment (tiny profile)", "",

@@ -1,0 +1,71 @@
+"""The committed experiment results travel with the package; figures are drawn from them, not loaded."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+from emmax_core import results
+
+matplotlib.use("Agg")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def summary():
+    return results.load()
+
+
+def test_load_reads_the_package_data(summary):
+    assert {"tables", "headline", "diagnostics", "fold_swap", "backbones", "results"} <= set(summary)
+    assert {"em", "oracle", "warmup"} <= set(summary["tables"]["leak_free"])
+    assert results.available()[0] == "results" and "before_rank_mean_fix" in results.available()
+
+
+def test_the_results_before_the_rank_mean_fix_stay_loadable(summary):
+    before = results.load("before_rank_mean_fix")
+    assert set(before["tables"]) == {"leak_free", "transductive"} and "em" in before["tables"]["leak_free"]
+    with pytest.raises(FileNotFoundError, match="before_rank_mean_fix"):
+        results.load("no_such_snapshot")
+
+
+def test_make_results_writes_where_the_loader_reads():
+    recipe = re.search(r"^results:.*\n\t(.+)$", (ROOT / "Makefile").read_text(), flags=re.M).group(1)
+    target = re.search(r"--results-json (\S+)", recipe).group(1)
+    assert (ROOT / target).resolve() == (ROOT / "emmax_core" / "data" / "results" / "results.json").resolve()
+    assert "results/*.json" in (ROOT / "pyproject.toml").read_text()  # package data, so it is in the wheel
+
+
+def test_write_report_puts_results_json_where_told(summary, tmp_path):
+    from emmax_core.evaluation.report import write_report
+
+    small = {**summary, "results": []}
+    write_report(small, tmp_path / "report", tmp_path / "package" / "results.json")
+    assert json.loads((tmp_path / "package" / "results.json").read_text())["headline"] == summary["headline"]
+    assert not (tmp_path / "report" / "results.json").exists()
+    assert {"README.md", "headline.png", "diagnostics.png"} <= {p.name for p in (tmp_path / "report").iterdir()}
+
+
+def test_figures_are_drawn_from_the_data(summary):
+    import matplotlib.pyplot as plt
+
+    from emmax_core.viz import plot_experiment_diagnostics, plot_experiment_headline
+
+    fig = plot_experiment_headline(summary)
+    bars = [p for p in fig.axes[0].patches]
+    assert len(fig.axes) == 2 and len(bars) == len(summary["tables"]["leak_free"]) - 1  # all runs but the warm-up
+    ax = plot_experiment_diagnostics(summary)
+    assert [t.get_text() for t in ax.get_xticklabels()] == [n for n in summary["diagnostics"] if summary["diagnostics"][n]]
+    plt.close("all")
+
+
+@pytest.mark.parametrize("stem", ["07_evaluation", "09_ablations"])
+def test_chapters_read_the_results_through_the_package(stem):
+    code = "\n".join("".join(c["source"]) for c in json.loads((ROOT / "notebooks" / f"{stem}.ipynb").read_text())["cells"]
+                     if c["cell_type"] == "code")
+    assert "from emmax_core.results import load" in code and "summary = load()" in code
+    assert "../" not in code and "Image(" not in code and "results.json" not in code
