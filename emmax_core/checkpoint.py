@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 COMPLETE = "COMPLETE"
+STAGE_ORDER = ("init-encoder", "init-gmm", "em")
 
 
 def _atomic_json(path: Path, obj) -> None:
@@ -127,7 +128,7 @@ class CheckpointMixin:
         if folder is None:
             raise FileNotFoundError(f"{self.out} holds no complete checkpoint (state/{COMPLETE} missing); "
                                     "start the run without --resume.")
-        s = torch.load(folder / "trainer_state.pt", map_location=self.device, weights_only=False)
+        s = torch.load(folder / "trainer_state.pt", map_location="cpu", weights_only=False)  # copied onto the device by load_state_dict
         world = self.accelerator.num_processes
         if s.get("world_size", 1) != world:
             raise ValueError(f"{folder} was written by {s.get('world_size', 1)} process(es), this run has {world}; "
@@ -147,3 +148,22 @@ class CheckpointMixin:
                 self.schedulers[k].load_state_dict(v)
         self.sampler.load_state_dict(s["sampler"])
         _set_rng_state(torch.load(folder / f"rng_{self.accelerator.process_index}.pt", weights_only=False))
+
+    def load_or_refuse(self, first: str, resume: bool) -> None:
+        """Load the run's state for ``resume`` or a run starting at a later stage ``first``; refuse without it.
+
+        A later stage needs the run's own complete earlier stages, or (``init-gmm`` only) a given encoder.
+        """
+        later = first != "init-encoder"
+        if (resume or later) and self.find_state() is not None:
+            self.load_state()
+            for stage in STAGE_ORDER[:STAGE_ORDER.index(first)]:
+                if self.progress[stage] < self._stage_steps(stage):
+                    raise RuntimeError(
+                        f"--stage {first}: stage {stage!r} stopped at step {self.progress[stage]} of "
+                        f"{self._stage_steps(stage)} in {self.out}; finish it first with --stage {stage} --resume.")
+        elif first == "em" or (later and not self.encoder_given):
+            raise FileNotFoundError(
+                f"--stage {first} continues from the earlier stages in {self.out / 'state'}, which does not "
+                "exist; run them first into the same --output-dir (--stage all, or --stage init-encoder), "
+                "or start at init-gmm from a trained encoder with --init-from RUN_DIR/encoder-init.")

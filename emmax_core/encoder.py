@@ -135,9 +135,18 @@ class SentenceEncoder(nn.Module):
         return self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
                               return_token_type_ids=False, return_tensors="pt")
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                normalize: bool = True) -> torch.Tensor:
-        """Embed token ids `(batch, seq)` with mask `(batch, seq)` into `(batch, H)`, L2-normalised by default."""
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, normalize: bool = True,
+                mlm_input_ids: torch.Tensor | None = None, mlm_attention_mask: torch.Tensor | None = None,
+                mlm_positions: torch.Tensor | None = None):
+        """Embed token ids `(batch, seq)` with mask `(batch, seq)` into `(batch, H)`, L2-normalised by default.
+
+        With `mlm_input_ids` (masked ids `(batch', seq')`, their mask and the bool `mlm_positions`) it returns
+        `(embeddings, mlm_logits)` from one call, the `(n_positions, vocab)` logits of :meth:`mlm_logits`: under
+        DistributedDataParallel every parameter a step trains must be used inside the wrapped forward.
+        """
+        if mlm_input_ids is not None:
+            return (self(input_ids, attention_mask, normalize),
+                    self.mlm_logits(mlm_input_ids, mlm_attention_mask, positions=mlm_positions))
         out = self.backbone(input_ids=input_ids, attention_mask=attention_mask)
         if self.pooling == "cls_pooler":
             pooled = out.pooler_output

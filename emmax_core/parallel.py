@@ -1,4 +1,4 @@
-"""Data parallelism for the trainer: gather rows of any length, sum statistics, agree on flags, seed per batch.
+"""Devices and processes for the trainer: precision, gathering, summed statistics, per-batch seeds, NaN stops.
 
 Under ``torchrun``/``accelerate launch`` each process draws its own batches (``CorpusSampler.shard``). What
 must then be *global* is gathered here: the keys every process enqueues (in process order), the rank-mean
@@ -20,6 +20,75 @@ from contextlib import contextmanager
 
 import torch
 from accelerate.utils import broadcast
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss term became NaN or inf; training stopped and the last checkpoint in ``DIR/state`` was kept."""
+
+
+def resolve_precision(requested: str = "auto") -> str:
+    """Pick Accelerate's ``mixed_precision``: bf16 where supported, fp16 on other CUDA GPUs, else ``"no"``.
+
+    Raises:
+        ValueError: ``fp16``/``bf16`` requested without CUDA (Accelerate would fail later, less clearly).
+    """
+    cuda = torch.cuda.is_available()
+    if requested == "auto":
+        return ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if cuda else "no"
+    if requested in ("fp16", "bf16") and not cuda:
+        raise ValueError(f"train.mixed_precision={requested!r} needs a CUDA GPU; use 'auto' or 'no' on CPU.")
+    if requested not in ("no", "fp16", "bf16"):
+        raise ValueError(f"train.mixed_precision={requested!r}; use 'auto', 'no', 'bf16' or 'fp16'.")
+    return requested
+
+
+def check_finite(accelerator, where: dict, losses: dict) -> None:
+    """Raise :class:`NonFiniteLossError` on every process when any loss term of any process is NaN or inf.
+
+    Args:
+        accelerator: the run's ``Accelerator``.
+        where: ``{"stage": ..., "step": ..., "state": Path}`` for the message.
+        losses: name -> scalar loss tensor.
+    """
+    bad = [name for name, value in losses.items() if not torch.isfinite(value.detach()).all()]
+    if any_across(accelerator, bool(bad), accelerator.device):
+        state = where["state"]
+        kept = f"the last good checkpoint is {state}" if state.exists() else "no checkpoint was written yet"
+        raise NonFiniteLossError(
+            f"stage {where['stage']!r}, step {where['step']}: loss term(s) {bad or ['(on another process)']} "
+            f"became NaN or inf; training stopped and {kept}. Lower train.lr / train.gmm_lr or use "
+            "train.mixed_precision='no', then resume with --resume (or EMMAXTrainer.train(resume=True)).")
+
+
+class StepBuffer:
+    """What the micro-batches of one optimizer step leave for its end: keys to enqueue, rank-mean statistics.
+
+    The queue and the rank means advance once per optimizer step, with every process's keys (gathered in
+    process order) and statistics (summed), so N processes do what one process accumulating N micro-batches does.
+    """
+
+    def __init__(self, accelerator):
+        self.accelerator, self.pending = accelerator, {}
+
+    def add(self, keys: torch.Tensor, batch, stats=None) -> None:
+        """Keep a micro-batch's ``(B, D)`` keys, its ids, its digest and optional ``(counts, sums)`` statistics."""
+        p, device = self.pending, keys.device
+        p.setdefault("keys", []).append(keys.detach())
+        p.setdefault("units", []).append(batch.unit_ids.to(device))
+        p.setdefault("langs", []).append(batch.lang_ids.to(device))
+        p.setdefault("digests", []).append(batch_digest(batch.unit_ids, batch.lang_ids))
+        if stats is not None:
+            p["stats"] = [a + b for a, b in zip(p["stats"], stats)] if "stats" in p else list(stats)
+
+    def flush(self, queue=None, rank_means=None) -> list[int]:
+        """End the step: enqueue the gathered keys into ``queue``, update ``rank_means``; returns the digests."""
+        p, self.pending, acc = self.pending, {}, self.accelerator
+        if queue is not None and "keys" in p:
+            queue.enqueue(gather_rows(acc, torch.cat(p["keys"])), unit_ids=gather_rows(acc, torch.cat(p["units"])),
+                          langs=gather_rows(acc, torch.cat(p["langs"])))
+        if rank_means is not None and "stats" in p:
+            rank_means.update_from_statistics(*(sum_across(acc, s) for s in p["stats"]))
+        return p.get("digests", [])
 
 
 def gather_rows(accelerator, tensor: torch.Tensor) -> torch.Tensor:

@@ -12,12 +12,9 @@
 Candidates are the in-batch keys and the queue slots that hold real keys; unfilled slots never enter a
 statistic, a label or a loss (book: :ref:`fidelity-queue`).
 
-The same code runs on a CPU, one GPU (automatic bf16/fp16) and several processes under ``torchrun`` or
-``accelerate launch``: each process draws its own batches, keys are gathered into the queue in process order,
-rank-mean statistics are summed, the GMM's data-based initialisation is broadcast, and the momentum update,
-queue and rank means advance once per optimizer step, so N processes equal one process accumulating N
-micro-batches (:mod:`emmax_core.parallel`). ``DIR/state/`` holds everything needed to resume (weights,
-optimizers, schedule, queue, rank means, GMM, sampler, each process's RNG); it is replaced atomically.
+The same code runs on a CPU, one GPU (automatic bf16/fp16) and several processes (``torchrun``, ``accelerate
+launch``): N processes equal one process accumulating N micro-batches (:mod:`emmax_core.parallel`).
+``DIR/state/`` holds everything needed to resume (:mod:`emmax_core.checkpoint`), replaced atomically.
 
 Taught in: notebooks/05_em_iterations.ipynb and notebooks/10_scaling_up.ipynb (book: :ref:`algorithm-stages`).
 """
@@ -33,37 +30,27 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from .batches import build_sampler
-from .checkpoint import CheckpointMixin
+from .checkpoint import STAGE_ORDER, CheckpointMixin
 from .diagnostics import em_diagnostics
 from .encoder import SentenceEncoder
 from .gmm import FullyConnectedRankClassifier, GaussianMixtureRankClassifier
 from .labelling import encoder_labels, true_translations
 from .losses import info_nce, mask_tokens, mlm_loss, rank_cross_entropy, ranking_info_nce
 from .momentum import KeyQueue, MomentumEncoder
-from .parallel import any_across, batch_digest, broadcast_parameters, gather_rows, seeded, sum_across
+from .parallel import (
+    NonFiniteLossError,
+    StepBuffer,
+    broadcast_parameters,
+    check_finite,
+    gather_rows,
+    resolve_precision,
+    seeded,
+)
 from .ranks import RankMeans, clamp_ranks, interpolate, interpolation_labels, rank_temperatures
 
-STAGES = ("init-encoder", "init-gmm", "em")
-
-
-class NonFiniteLossError(FloatingPointError):
-    """A loss term became NaN or inf; training stopped and the last checkpoint in ``DIR/state`` was kept."""
-
-
-def resolve_precision(requested: str = "auto") -> str:
-    """Pick Accelerate's ``mixed_precision``: bf16 where supported, fp16 on other CUDA GPUs, else ``"no"``.
-
-    Raises:
-        ValueError: ``fp16``/``bf16`` requested without CUDA (Accelerate would fail later, less clearly).
-    """
-    cuda = torch.cuda.is_available()
-    if requested == "auto":
-        return ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if cuda else "no"
-    if requested in ("fp16", "bf16") and not cuda:
-        raise ValueError(f"train.mixed_precision={requested!r} needs a CUDA GPU; use 'auto' or 'no' on CPU.")
-    if requested not in ("no", "fp16", "bf16"):
-        raise ValueError(f"train.mixed_precision={requested!r}; use 'auto', 'no', 'bf16' or 'fp16'.")
-    return requested
+STAGES = STAGE_ORDER
+__all__ = ["STAGES", "SAVED_AFTER", "EMMAXTrainer", "NonFiniteLossError", "resolve_precision"]
+SAVED_AFTER = {"init-encoder": "encoder-init", "em": "final"}  # save_pretrained folders of the run
 
 
 class EMMAXTrainer(CheckpointMixin):
@@ -107,10 +94,9 @@ class EMMAXTrainer(CheckpointMixin):
         self.optimizers: dict = {}
         self.schedulers: dict = {}
         self._opt_stage: str | None = None
-        self._pending: dict = {}
+        self._step_buffer = StepBuffer(self.accelerator)
         self.show_progress_bar = show_progress_bar
 
-    # ---------------------------------------------------------------- helpers
     @property
     def _raw_encoder(self) -> SentenceEncoder:
         return self.accelerator.unwrap_model(self.encoder)
@@ -153,37 +139,9 @@ class EMMAXTrainer(CheckpointMixin):
         units, langs = batch.unit_ids.to(self.device), batch.lang_ids.to(self.device)
         return torch.cat([keys, q_keys]), torch.cat([units, q_units]), torch.cat([langs, q_langs])
 
-    def _keep_for_step(self, keys, batch, stats=None) -> None:
-        """Hold a micro-batch's keys (and rank-mean statistics) until the optimizer step ends."""
-        p = self._pending
-        p.setdefault("keys", []).append(keys.detach())
-        p.setdefault("units", []).append(batch.unit_ids.to(self.device))
-        p.setdefault("langs", []).append(batch.lang_ids.to(self.device))
-        p.setdefault("digests", []).append(batch_digest(batch.unit_ids, batch.lang_ids))
-        if stats is not None:
-            p["stats"] = [a + b for a, b in zip(p["stats"], stats)] if "stats" in p else list(stats)
-
-    def _end_step(self) -> list[int]:
-        """Once per optimizer step: enqueue every process's keys, update the rank means; returns the digests."""
-        p, self._pending, acc = self._pending, {}, self.accelerator
-        if "keys" in p and self._opt_stage != "init-encoder":
-            self.queue.enqueue(gather_rows(acc, torch.cat(p["keys"])),
-                               unit_ids=gather_rows(acc, torch.cat(p["units"])),
-                               langs=gather_rows(acc, torch.cat(p["langs"])))
-        if "stats" in p:
-            self.rank_means.update_from_statistics(*(sum_across(acc, s) for s in p["stats"]))
-        return p.get("digests", [])
-
-    def _check_finite(self, stage: str, losses: dict) -> None:
-        bad = [name for name, value in losses.items() if not torch.isfinite(value.detach()).all()]
-        if any_across(self.accelerator, bool(bad), self.device):
-            step = self.progress[stage] + 1
-            state = self.out / "state"
-            kept = f"the last good checkpoint is {state}" if state.exists() else "no checkpoint was written yet"
-            raise NonFiniteLossError(
-                f"stage {stage!r}, step {step}: loss term(s) {bad or ['(on another process)']} became NaN or inf; "
-                f"training stopped and {kept}. Lower train.lr / train.gmm_lr or use train.mixed_precision='no', "
-                "then resume with --resume (or EMMAXTrainer.train(resume=True)).")
+    def _where(self, stage: str) -> dict:
+        """Where a step is, for error messages: stage, 1-based step and the run's checkpoint folder."""
+        return {"stage": stage, "step": self.progress[stage] + 1, "state": self.out / "state"}
 
     def _mlm_inputs(self, input_ids, attention_mask):
         """Masked ids, their mask, the masked positions and labels for the wrapped forward; None without MLM."""
@@ -203,7 +161,6 @@ class EMMAXTrainer(CheckpointMixin):
         emb, logits = self.encoder(ids, mask, **kwargs)
         return emb.float(), mlm_loss(logits, labels)
 
-    # ---------------------------------------------------------------- stage steps
     def _init_encoder_step(self, batch) -> dict:
         """Stage 1: symmetric in-batch InfoNCE between pivot sentences and their translations."""
         ids, mask = self._tokenize(batch.texts)
@@ -216,10 +173,10 @@ class EMMAXTrainer(CheckpointMixin):
         target = torch.arange(p, device=self.device)
         tau = self.config.train.init_temperature
         loss_ctl = 0.5 * (info_nce(sims, target, tau) + info_nce(sims.T, target, tau))
-        self._check_finite("init-encoder", {"loss": loss_ctl, "loss_mlm": loss_mlm})
+        check_finite(self.accelerator, self._where("init-encoder"), {"loss": loss_ctl, "loss_mlm": loss_mlm})
         self.accelerator.backward(loss_ctl + self.config.train.mlm_weight * loss_mlm)
         self._step_optimizers()
-        self._keep_for_step(emb[:0], batch)  # nothing to enqueue: only the batch digest
+        self._step_buffer.add(emb[:0], batch)  # nothing to enqueue: only the batch digest
         acc = (sims.argmax(-1) == target).float().mean()
         return {"loss": float(loss_ctl.detach()), "loss_mlm": float(loss_mlm.detach()), "partner_acc": float(acc)}
 
@@ -243,10 +200,10 @@ class EMMAXTrainer(CheckpointMixin):
         with torch.enable_grad():
             log_post = self.gmm(q, cands, scale)
             loss = rank_cross_entropy(log_post, labels, r.rank_confidence)
-            self._check_finite("init-gmm", {"loss_gmm": loss})
+            check_finite(self.accelerator, self._where("init-gmm"), {"loss_gmm": loss})
             self.accelerator.backward(loss)
         self._step_optimizers()
-        self._keep_for_step(k, batch, self.rank_means.statistics(interp_sims, labels))
+        self._step_buffer.add(k, batch, self.rank_means.statistics(interp_sims, labels))
         acc = (log_post.argmax(-1) == labels).float().mean()
         return {"loss_gmm": float(loss.detach()), "gmm_acc": float(acc), "label_counts":
                 torch.bincount(labels.flatten(), minlength=r.num_ranks).tolist()}
@@ -275,27 +232,24 @@ class EMMAXTrainer(CheckpointMixin):
         loss_rank = ranking_info_nce(sims, enc_labels, self.temperatures, r.exclude_empty_rows)
         loss_gmm = rank_cross_entropy(log_post, clamp_ranks(rm_labels, rows, partner, r.num_ranks),
                                       r.rank_confidence)
-        self._check_finite("em", {"loss_rank": loss_rank, "loss_gmm": loss_gmm, "loss_mlm": loss_mlm})
+        losses = {"loss_rank": loss_rank, "loss_gmm": loss_gmm, "loss_mlm": loss_mlm}
+        check_finite(self.accelerator, self._where("em"), losses)
         self.accelerator.backward(loss_rank + loss_gmm + self.config.train.mlm_weight * loss_mlm)
         self._step_optimizers()
-        # rank means are grouped by the unclamped GMM prediction
-        self._keep_for_step(k, batch, self.rank_means.statistics(sims.detach(), gmm_pred))
-        out = {"loss_rank": float(loss_rank.detach()), "loss_gmm": float(loss_gmm.detach()),
-               "loss_mlm": float(loss_mlm.detach())}
+        self._step_buffer.add(k, batch, self.rank_means.statistics(sims.detach(), gmm_pred))  # unclamped
+        out = {name: float(value.detach()) for name, value in losses.items()}
         out.update(em_diagnostics(sims.detach(), gmm_pred, rm_labels, enc_labels, truth, partner, cand_langs,
                                   langs, r.num_ranks))
         return out
 
-    # ---------------------------------------------------------------- stages
     def _stage_steps(self, stage: str) -> int:
         t = self.config.train
         return {"init-encoder": t.init_steps, "init-gmm": t.gmm_steps, "em": t.em_steps}[stage]
 
     def _draw(self, stage: str):
         t = self.config.train
-        if stage == "init-encoder":
-            return self.sampler.parallel_batch(t.init_pairs_per_batch)
-        return self.sampler.em_batch(t.em_pairs_per_batch, t.em_mono_per_batch)
+        return (self.sampler.parallel_batch(t.init_pairs_per_batch) if stage == "init-encoder"
+                else self.sampler.em_batch(t.em_pairs_per_batch, t.em_mono_per_batch))
 
     def _run_stage(self, stage: str, budget: list[int | None]) -> bool:
         """Run ``stage`` to its end (True), or until ``budget[0]`` optimizer steps are spent (False)."""
@@ -331,6 +285,8 @@ class EMMAXTrainer(CheckpointMixin):
                 self.save_state()
             bar.update(1)
         bar.close()
+        if stage in SAVED_AFTER:  # the stage's encoder, written once, when the stage ends
+            self._save_encoder(SAVED_AFTER[stage])
         self.save_state()
         return True
 
@@ -347,7 +303,8 @@ class EMMAXTrainer(CheckpointMixin):
                         metrics = self._init_gmm_step(batch, first=micro == 0 and self.progress[stage] == 0)
                     else:
                         metrics = self._em_step(batch, first=micro == 0)
-        metrics["batch_digests"] = self._end_step()
+        metrics["batch_digests"] = self._step_buffer.flush(
+            self.queue if stage != "init-encoder" else None, self.rank_means)
         return metrics
 
     def _record(self, stage: str, step: int, metrics: dict) -> dict:
@@ -384,29 +341,10 @@ class EMMAXTrainer(CheckpointMixin):
         if stop_after_steps is not None and stop_after_steps < 1:
             raise ValueError(f"stop_after_steps={stop_after_steps}; use a positive number of steps or None.")
         self.out.mkdir(parents=True, exist_ok=True)
-        later = todo[0] != "init-encoder"
-        if (resume or later) and self.find_state() is not None:
-            self.load_state()
-            self._check_earlier_stages(todo[0])
-        elif todo[0] == "em" or (later and not self.encoder_given):
-            raise FileNotFoundError(
-                f"--stage {todo[0]} continues from the earlier stages in {self.out / 'state'}, which does not "
-                f"exist; run them first into the same --output-dir (--stage all, or --stage init-encoder), "
-                "or start at init-gmm from a trained encoder with --init-from RUN_DIR/encoder-init.")
+        self.load_or_refuse(todo[0], resume)
         budget = [stop_after_steps]
         for stage in todo:
             if not self._run_stage(stage, budget):
                 break
-            if stage == "init-encoder":
-                self._save_encoder("encoder-init")
-            if stage == "em":
-                self._save_encoder("final")
         self.accelerator.wait_for_everyone()
         return self.history
-
-    def _check_earlier_stages(self, first: str) -> None:
-        for stage in STAGES[:STAGES.index(first)]:
-            if self.progress[stage] < self._stage_steps(stage):
-                raise RuntimeError(
-                    f"--stage {first}: stage {stage!r} stopped at step {self.progress[stage]} of "
-                    f"{self._stage_steps(stage)} in {self.out}; finish it first with --stage {stage} --resume.")
