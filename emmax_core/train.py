@@ -33,6 +33,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=None, help="override train.seed")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config value, e.g. --set ranks.labeller=oracle (YAML-parsed)")
+    parse_args.parser = p  # main() reports bad values through the same parser (usage + exit status 2)
     return p.parse_args(argv)
 
 
@@ -54,22 +55,32 @@ def load_config(path: str, seed=None, overrides=()) -> EMMAXConfig:
 
 
 def main(argv=None) -> int:
-    """Entry point; returns the process exit code."""
+    """Entry point; returns the process exit code (bad arguments exit with status 2 and a usage message)."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args = parse_args(argv)
+    from pathlib import Path
+
     from .trainer import EMMAXTrainer
 
-    cfg = load_config(args.config, args.seed, args.set)
+    def usage_error(message: str):
+        parse_args.parser.error(message)
+
+    if not Path(args.config).is_file():
+        usage_error(f"--config {args.config}: no such file; pass a YAML preset such as configs/tiny.yaml")
+    if args.stop_after_steps is not None and args.stop_after_steps < 1:
+        usage_error(f"--stop-after-steps {args.stop_after_steps}: use a positive number of optimizer steps")
+    if args.init_from and not Path(args.init_from).exists():
+        usage_error(f"--init-from {args.init_from}: no such folder; pass a run folder (with encoder-init/) "
+                    "or a folder written by SentenceEncoder.save_pretrained")
+    try:
+        cfg = load_config(args.config, args.seed, args.set)
+    except ValueError as err:
+        usage_error(f"--config {args.config} / --set: {err}")
     encoder = None
     if args.init_from:
-        from pathlib import Path
-
         from .encoder import SentenceEncoder
 
         src = Path(args.init_from)
-        if not src.exists():
-            raise FileNotFoundError(f"--init-from {src}: no such folder; pass a run folder (with encoder-init/) "
-                                    "or a folder written by SentenceEncoder.save_pretrained.")
         encoder = SentenceEncoder.from_pretrained(src / "encoder-init" if (src / "encoder-init").is_dir() else src)
     trainer = EMMAXTrainer(cfg, args.output_dir, encoder=encoder)
     trainer.train(args.stage, resume=args.resume, stop_after_steps=args.stop_after_steps)

@@ -77,7 +77,7 @@ def train_or_load(config, name: str = "run", stages="all", init_from=None, cache
     Returns:
         ``Path`` of the run folder: ``encoder-init/`` and/or ``final/``, ``history.json``, ``state/``.
     """
-    from .trainer import STAGES, EMMAXTrainer
+    from .trainer import STAGES
 
     todo = list(STAGES) if stages == "all" else [stages] if isinstance(stages, str) else list(stages)
     if todo[0] != "init-encoder" and init_from is None:
@@ -85,15 +85,25 @@ def train_or_load(config, name: str = "run", stages="all", init_from=None, cache
     run = Path(cache_dir or cache_root()) / f"{name}-{run_key(config, todo, init_from)}"
     if _done(run, todo):
         return run
+    from filelock import FileLock
+
+    run.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(run) + ".lock"):  # two processes asking for one run: one trains, the other waits
+        if not _done(run, todo):
+            _train(config, run, todo, init_from, show_progress_bar)
+    return run
+
+
+def _train(config, run: Path, todo: list[str], init_from, show_progress_bar) -> None:
+    from .trainer import EMMAXTrainer
+
     encoder = None
     if init_from is not None:
         from .encoder import SentenceEncoder
 
         src = Path(init_from)
         encoder = SentenceEncoder.from_pretrained(src / "encoder-init" if (src / "encoder-init").is_dir() else src)
-    trainer = EMMAXTrainer(config, run, encoder=encoder, show_progress_bar=show_progress_bar)
-    trainer.train(todo, resume=True)
-    return run
+    EMMAXTrainer(config, run, encoder=encoder, show_progress_bar=show_progress_bar).train(todo, resume=True)
 
 
 def load_history(run) -> list[dict]:
