@@ -295,7 +295,7 @@ def jobs(exp: ExperimentConfig, cache_dir: Path) -> list[dict]:
     return [{**j, "exp": asdict(exp), "cache_dir": str(cache_dir)} for j in out]
 
 
-def run_all(exp: ExperimentConfig, output_dir, results_json=None) -> dict:
+def run_all(exp: ExperimentConfig, output_dir, results_json=None, before=None) -> dict:
     """Run every job (warm-ups first), aggregate, and write ``results.json`` + ``README.md``.
 
     ``results.json`` goes to ``results_json`` when given (``make results``: the package's
@@ -317,7 +317,7 @@ def run_all(exp: ExperimentConfig, output_dir, results_json=None) -> dict:
             list(pool.map(run_job, [{**j, "threads": threads} for j in warmups]))
             results = list(pool.map(run_job, [{**j, "threads": threads} for j in todo]))
     summary = aggregate(results, exp)
-    write_report(summary, out, results_json)
+    write_report(summary, out, results_json, before)
     return summary
 
 
@@ -339,12 +339,27 @@ def main(argv=None) -> int:
     p.add_argument("--probe-only", nargs="*", default=list(ExperimentConfig.probe_only), choices=list(BACKBONES)[1:],
                    help="backbones measured by warm-up + neighbourhood probe only (no EM runs); "
                         "pass nothing to run EM on every backbone")
+    p.add_argument("--compare-with", default="before_rank_mean_fix", metavar="NAME",
+                   help="snapshot of emmax_core.results to compare with in README.md's 'What changed' ('' = none)")
+    p.add_argument("--report-only", action="store_true",
+                   help="rewrite README.md and the figures from the existing results.json, without running")
     args = p.parse_args(argv)
+    before = None
+    if args.compare_with:
+        from .results import load
+
+        before = (args.compare_with, load(args.compare_with))
+    if args.report_only:
+        from .evaluation.report import write_report
+
+        source = Path(args.results_json or Path(args.output_dir) / "results.json")
+        write_report(json.loads(source.read_text()), Path(args.output_dir), args.results_json, before)
+        return 0
     exp = ExperimentConfig(seeds=tuple(args.seeds), workers=args.workers, quick=args.quick, profile=args.profile,
                            backbones=tuple(args.backbones if args.backbones is not None else
                                            ExperimentConfig.backbones if args.profile == "tiny" else ()),
                            probe_only=tuple(args.probe_only))
-    summary = run_all(exp, args.output_dir, args.results_json)
+    summary = run_all(exp, args.output_dir, args.results_json, before)
     print(json.dumps(summary["headline"], indent=1))
     return 0
 

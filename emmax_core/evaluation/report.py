@@ -284,8 +284,10 @@ def why_text(summary: dict) -> list[str]:
     return lines
 
 
-def write_report(summary: dict, out: Path, results_json: Path | None = None) -> None:
+def write_report(summary: dict, out: Path, results_json: Path | None = None, before=None) -> None:
     """Write ``README.md`` and the two diagnostics plots into ``out``, and ``results.json``.
+
+    ``before``: optional ``(name, summary)`` of an earlier snapshot; README.md then gets a "What changed" section.
 
     ``results.json`` goes to ``results_json`` (``make results``: ``emmax_core/data/results/results.json``,
     read by :func:`emmax_core.results.load`), else into ``out``.
@@ -320,6 +322,10 @@ def write_report(summary: dict, out: Path, results_json: Path | None = None) -> 
                   f"{_fmt(row['leak_free_NP_latin'])} | {_pm(row['nn_precision'], row['nn_precision_spread'])} | "
                   f"{_fmt(row['recall@10'])} | {_pm(row['nn_precision_latin'], row['nn_precision_latin_spread'])} "
                   f"| {row['description']} |")
+    if before is not None:
+        from .comparison import compare_summaries, comparison_text
+
+        md += ["", "## What changed", ""] + comparison_text(compare_summaries(before[1], summary), before[0])
     md += ["", "## Runs", ""] + [f"- `{k}`: {v['description']}" for k, v in summary["tables"]["leak_free"].items()]
     md += ["", "![headline](headline.png)", "", "![diagnostics](diagnostics.png)", ""]
     (out / "README.md").write_text("\n".join(md))
