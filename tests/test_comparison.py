@@ -19,7 +19,7 @@ def test_comparison_reports_headline_and_diagnostic_changes():
     om, _, nm, _ = cmp["em"]["headline"]
     assert round(nm - om, 6) == round(0.05 - old["tables"]["leak_free"]["em"]["headline"], 6)
     assert cmp["em"]["new"]["top_share"] == 0.5 and cmp["em"]["old"]["top_share"] < 0.5
-    assert cmp["em"]["new"]["final_rank_means"] == [0.1, 0.2, 0.3, 0.4]
+    assert [round(v, 6) for v in cmp["em"]["new"]["final_rank_means"]] == [0.1, 0.2, 0.3, 0.4]
     assert cmp["oracle"]["old"] == cmp["oracle"]["new"]
     text = "\n".join(comparison_text(cmp, "before_rank_mean_fix"))
     assert "| em | before |" in text and "0.100 < 0.200 < 0.300 < 0.400" in text and "+0.050 ±" in text
