@@ -4,6 +4,7 @@
 #   make book-check   -> make book, then the book's tests (headless browser) on that build
 #   make book-student -> the book without solutions, _build/student/_build/html
 #   make bench  -> performance comparisons, writes benchmarks/results/*.json
+#   make release VERSION=x.y.z -> bumps the version everywhere it is written (scripts/release.py)
 #   make results-> trains what is missing and runs the XRETE-mini experiment: results/README.md and its
 #                  figures, and the package's emmax_core/data/results/results.json (emmax_core.results.load)
 SHELL := /bin/bash
@@ -23,10 +24,12 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 # Book builds: notebook kernels started under MPLBACKEND=Agg never display figures; use the inline backend.
 BOOK_ENV := MPLBACKEND=module://matplotlib_inline.backend_inline
 
-.PHONY: install test test-fast book book-check book-student book-clean browser-deps bench results lint clean help
+.PHONY: install test test-fast book book-check book-student book-clean browser-deps mathjax release bench results \
+        lint clean help
 
 help:
-	@echo "make test | make book | make book-check | make book-student | make bench | make results | make lint | make clean"
+	@echo "make test | make book | make book-check | make book-student | make release VERSION=x.y.z | make bench |" \
+	      "make results | make lint | make clean"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -43,7 +46,7 @@ $(STAMP): pyproject.toml | $(PY)
 
 install: $(STAMP)
 
-test: $(STAMP) browser-deps
+test: $(STAMP) browser-deps mathjax
 	@$(VENV)/bin/pytest -q -rs tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the set-up is broken (exit 5)"; exit 1; fi; \
 	exit $$rc
@@ -51,7 +54,7 @@ test: $(STAMP) browser-deps
 test-fast: $(STAMP)
 	@$(VENV)/bin/pytest -q -m "not slow and not book" tests; rc=$$?; [ $$rc -eq 5 ] && exit 1; exit $$rc
 
-book: $(STAMP)
+book: $(STAMP) mathjax
 	@mkdir -p _build
 	@set -o pipefail; $(BOOK_ENV) $(VENV)/bin/jupyter-book build . --all -W -n --keep-going 2>&1 | tee _build/book-build.log
 	@test -f _build/html/index.html && echo "Book built: _build/html/index.html"
@@ -63,7 +66,7 @@ book-check: book browser-deps
 
 # Student build: jupyter-book's --config replaces _config.yml (it does not merge), so write a copy of
 # _config.yml whose only change is sphinx.config.hide_solutions: true (sphinx-exercise drops solutions).
-book-student: $(STAMP)
+book-student: $(STAMP) mathjax
 	@mkdir -p _build
 	@$(PY) -c 'import yaml; c = yaml.safe_load(open("_config.yml")); \
 	c.setdefault("sphinx", {}).setdefault("config", {})["hide_solutions"] = True; \
@@ -81,6 +84,28 @@ browser-deps:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) \
 	  || { echo "browser-deps: apt-get failed"; [ "$$CI" != true ]; }; \
 	else echo "browser-deps: chromium/chromium-driver missing and not root: the browser tests will be skipped"; fi
+
+# MathJax ships with the book (math renders without a network): the npm package, pinned, unpacked into
+# _build/mathjax/mathjax/, which _config.yml's html_static_path copies to _build/html/_static/mathjax/.
+MATHJAX_VERSION := 3.2.2
+MATHJAX := _build/mathjax/mathjax/tex-mml-chtml.js
+$(MATHJAX):
+	@command -v npm >/dev/null 2>&1 || { echo "mathjax: npm is needed to ship MathJax with the book" \
+	  "(Debian: apt-get install npm)"; exit 1; }
+	@rm -rf _build/mathjax && mkdir -p _build/mathjax/npm _build/mathjax/mathjax
+	cd _build/mathjax/npm && npm pack --silent mathjax@$(MATHJAX_VERSION) >/dev/null
+	tar -xzf _build/mathjax/npm/mathjax-$(MATHJAX_VERSION).tgz -C _build/mathjax/npm package/LICENSE package/es5
+	cd _build/mathjax/npm/package && cp -r LICENSE es5/tex-mml-chtml.js es5/input es5/output es5/ui es5/a11y \
+	  es5/sre ../../mathjax/
+	@rm -rf _build/mathjax/npm
+
+mathjax: $(MATHJAX)
+
+# One version, written in several places (emmax_core.__version__, notebooks, _config.yml, CHANGELOG.md,
+# CITATION.cff): scripts/release.py bumps them all. It neither commits nor tags.
+release:
+	@test -n "$(VERSION)" || { echo "usage: make release VERSION=x.y.z"; exit 2; }
+	$(PY) scripts/release.py $(VERSION)
 
 book-clean:
 	$(VENV)/bin/jupyter-book clean . --all

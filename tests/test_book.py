@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 BUILD_LOG = ROOT / "_build" / "book-build.log"
 SCREENSHOTS = ROOT / "_build" / "screenshots"
+MATHJAX = ROOT / "_build" / "mathjax" / "mathjax" / "tex-mml-chtml.js"  # `make mathjax` unpacks it here
 NOTEBOOK_LIMIT_S = float(os.environ.get("EMMAX_NOTEBOOK_LIMIT_S", "900"))
 BUILD_TIMEOUT_S = float(os.environ.get("EMMAX_BOOK_TIMEOUT_S", "3600"))
 # Headless, but not MPLBACKEND=Agg: a kernel started under Agg never displays a figure (plt.show() is a
@@ -104,6 +105,8 @@ def book(model_cache) -> BookBuild:
         build = BookBuild(0, log, None)
         build.require_html()
         return build
+    if not MATHJAX.exists():  # _config.yml's html_static_path: MathJax ships with the build (make mathjax)
+        subprocess.run(["make", "-s", "mathjax"], cwd=ROOT, check=True, timeout=600)
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     # --all: Sphinx re-reads (and so re-executes) only changed pages otherwise, and a change in emmax_core
     # changes no page.
