@@ -2,8 +2,12 @@
 
 Chromium and its driver are Debian's `chromium` and `chromium-driver` packages (`make browser-deps`); the
 driver is used from /usr/bin/chromedriver, so selenium never downloads anything. External hosts resolve
-to nothing (`--host-resolver-rules`), so a page that needs the network for its content fails the same way
-offline and online; pages from the book itself come from `serve()` on 127.0.0.1.
+to nothing (`--host-resolver-rules`) and every request that is not to 127.0.0.1 goes to a proxy that does not
+exist (`--proxy-server`), so the network is unreachable: a page that needs it for its content (a CDN's MathJax,
+say) fails the same way offline and online; pages from the book itself come from `serve()` on 127.0.0.1.
+
+Beyond what a page shows (`page_facts`): its math after MathJax has run (`math_facts`), the book's search
+(`search`) and the download button (`download_links`).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ CHROMIUM_ARGS = (
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
     "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=127.0.0.1",  # port 9: nothing listens there
 )
 MAX_SCREENSHOT_HEIGHT = 8000  # px; the API page is far longer, its top is enough to see the rendering
 
@@ -147,3 +152,90 @@ def http_status(url: str, timeout_s: float = 10) -> int:
             return response.status
     except urllib.error.HTTPError as error:
         return error.code
+
+
+# Math on a page once MathJax has typeset it. Raw TeX delimiters are looked for in the visible text outside
+# code (code cells and inline code may show `\\(` or `$$` on purpose) and outside MathJax's own output.
+_MATH_FACTS_JS = """
+const done = arguments[arguments.length - 1];
+const facts = () => {
+  const main = document.querySelector('main') || document.body;
+  const skip = 'pre, code, script, style, mjx-container, .highlight, textarea';
+  const walker = document.createTreeWalker(main, NodeFilter.SHOW_TEXT, {acceptNode: (n) =>
+    (n.parentElement.closest(skip) || !n.parentElement.checkVisibility()) ? NodeFilter.FILTER_REJECT
+                                                                          : NodeFilter.FILTER_ACCEPT});
+  let text = '';
+  while (walker.nextNode()) text += walker.currentNode.nodeValue + ' ';
+  const raw = ['\\\\(', '\\\\)', '\\\\[', '\\\\]', '$$'].filter(d => text.includes(d));
+  return {
+    mathjax: !!(window.MathJax && window.MathJax.version),
+    mathjax_src: Array.from(document.querySelectorAll('script[src*="mathjax" i], script[src*="tex-mml" i]'))
+                      .map(e => e.src),
+    math_sources: document.querySelectorAll('.math').length,
+    rendered: main.querySelectorAll('mjx-container').length,
+    rendered_in_math: main.querySelectorAll('.math mjx-container').length,
+    unrendered: Array.from(main.querySelectorAll('.math')).filter(e => !e.querySelector('mjx-container'))
+                     .slice(0, 5).map(e => e.textContent.trim().slice(0, 80)),
+    raw_delimiters: raw,
+    raw_context: raw.map(d => text.slice(Math.max(0, text.indexOf(d) - 60), text.indexOf(d) + 60)),
+  };
+};
+const p = window.MathJax && window.MathJax.startup && window.MathJax.startup.promise;
+if (p) { p.then(() => done(facts()), () => done(facts())); } else { done(facts()); }
+"""
+
+
+def math_facts(driver, timeout_s: float = 60) -> dict:
+    """On the page already open: wait for MathJax to finish typesetting, then report its math.
+
+    Returns mathjax (MathJax loaded), mathjax_src (its script URLs), math_sources (`.math` elements Sphinx
+    wrote), rendered (`mjx-container` elements), rendered_in_math, unrendered (first few `.math` elements
+    without MathJax output), raw_delimiters (TeX delimiters left in the visible text outside code) and
+    raw_context.
+    """
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    # MathJax's script is deferred, so it has run (or failed to load) once the document is complete; then
+    # its startup promise resolves when the first typesetting is done.
+    WebDriverWait(driver, timeout_s).until(lambda d: d.execute_script("return document.readyState") == "complete")
+    driver.set_script_timeout(timeout_s)
+    return driver.execute_async_script(_MATH_FACTS_JS)
+
+
+def search(driver, page_url: str, query: str, timeout_s: float = 30) -> list[str]:
+    """On `page_url`, type `query` into the theme's search box and press Enter; return the result links' URLs.
+
+    The search runs in the browser on the build's own searchindex.js (Sphinx's search page), so it works
+    without a network.
+    """
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page_facts(driver, page_url)
+    wait = WebDriverWait(driver, timeout_s)
+    button = next(b for b in driver.find_elements(By.CSS_SELECTOR, "button.search-button__button")
+                  if b.is_displayed())
+    button.click()
+    box = wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "#pst-search-dialog input[name=q]")))
+    box.send_keys(query, Keys.ENTER)
+    wait.until(lambda d: "search.html" in d.current_url)
+    summary = (By.CSS_SELECTOR, "#search-results .search-summary")
+    wait.until(lambda d: any(w in (d.find_elements(*summary) or [None])[0].text
+                             for w in ("found", "did not match")) if d.find_elements(*summary) else False)
+    return [a.get_attribute("href") for a in driver.find_elements(By.CSS_SELECTOR, "#search-results ul.search li a")]
+
+
+def download_links(driver, page_url: str, timeout_s: float = 10) -> dict[str, str]:
+    """On `page_url`, open the download button's menu; return {label shown (".ipynb", ".md", ".pdf"): link}."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page_facts(driver, page_url)
+    toggle = driver.find_element(By.CSS_SELECTOR, 'button.dropdown-toggle[aria-label="Download this page"]')
+    toggle.click()
+    items = ".dropdown-menu.show a.dropdown-item, .dropdown-menu.show button.dropdown-item"
+    WebDriverWait(driver, timeout_s).until(lambda d: d.find_elements(By.CSS_SELECTOR, items))
+    return {e.text.strip(): e.get_attribute("href") or e.get_attribute("onclick") or ""
+            for e in driver.find_elements(By.CSS_SELECTOR, items) if e.is_displayed()}

@@ -4,8 +4,10 @@ The `book` fixture builds the book once per session exactly as `make book` does 
 -W -n --keep-going`, offline environment) into `_build/html`, or, with `EMMAX_BOOK_BUILT=1`, uses the build
 the caller already made (`make book-check`). Tests that need the build are marked `book`; deselect them
 with `-m "not book"` (`make test-fast` does). The browser tests open every page of `_toc.yml` in headless
-Chromium (tests/browser.py) and save screenshots to `_build/screenshots/`. Without Chromium they skip,
-except under `CI=true`, where they fail.
+Chromium (tests/browser.py) and save screenshots to `_build/screenshots/`, with the network unreachable:
+every page's math must be typeset by the MathJax that ships with the build (no raw `\\(` or `$$` left), the
+search box on a chapter page must find a chapter, and the download button must offer the page's `.ipynb` or
+`.md`. Without Chromium they skip, except under `CI=true`, where they fail.
 
 Environment: `EMMAX_BOOK_BUILT=1` (reuse the build), `EMMAX_NOTEBOOK_LIMIT_S` (per-notebook guard against
 runaway notebooks, default 900 s; the 3-minute reading budget is a target read off book/execution.html, not a
@@ -255,6 +257,7 @@ def test_page_in_browser(site, docname):
     url = f"{base}{docname}.html"
     assert browser.http_status(url) == 200, f"{docname}.html was not built"
     facts = browser.page_facts(driver, url)
+    math = browser.math_facts(driver)  # before the screenshot: it shows the typeset math
     browser.save_screenshot(driver, SCREENSHOTS / f"{docname.replace('/', '_')}.png", facts["height"])
     assert facts["title"].strip() and "404" not in facts["title"], f"no page title: {facts['title']!r}"
     assert facts["headings"], "the page has no <h1> heading"
@@ -263,6 +266,13 @@ def test_page_in_browser(site, docname):
     assert not [t for t in facts["stderr"] if "Error" in t], f"stderr outputs with errors: {facts['stderr']}"
     broken = _check_internal_links(facts, base, statuses)
     assert not broken, "broken internal links:\n" + "\n".join(broken)
+    # Math renders with the network unreachable (tests/browser.py): MathJax comes from the build itself.
+    assert not math["raw_delimiters"], f"raw TeX delimiters in the visible text: {math['raw_context']}"
+    if math["math_sources"]:
+        assert math["mathjax"], f"MathJax did not load (from {math['mathjax_src']}); the math shows as TeX"
+        assert all(src.startswith(base) for src in math["mathjax_src"]), math["mathjax_src"]
+        assert not math["unrendered"] and math["rendered_in_math"] >= math["math_sources"], (
+            f"{math['math_sources'] - math['rendered_in_math']} math elements not typeset: {math['unrendered']}")
     source = notebook_source(docname)
     if source is None:
         return
@@ -272,6 +282,68 @@ def test_page_in_browser(site, docname):
         assert shown, f"the notebook plots, but the page shows no figure: {facts['images']}"
     if WIDGETS.search(source):
         assert facts["widget_state"], "the notebook uses ipywidgets, but no widget state is embedded"
+
+
+def _math_pages() -> list[str]:
+    """Pages whose built HTML holds math (Sphinx's `.math` elements)."""
+    return [d for d in toc_pages() if 'class="math' in (HTML / f"{d}.html").read_text(errors="replace")]
+
+
+@pytest.mark.book
+def test_mathjax_ships_with_the_build(book):
+    """Every page with math loads MathJax from the build's own _static folder, never from a CDN."""
+    book.require_html()
+    pages = _math_pages()
+    assert "notebooks/03_ranks_and_gmm" in pages, f"chapter 03's math was not found in its HTML; pages: {pages}"
+    local = HTML / "_static" / "mathjax"
+    assert (local / "tex-mml-chtml.js").is_file(), f"{local}/tex-mml-chtml.js is missing (make mathjax)"
+    assert list((local / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff")), "MathJax's fonts are missing"
+    for docname in pages:
+        page = (HTML / f"{docname}.html").read_text()
+        srcs = re.findall(r'<script[^>]*src="([^"]*(?:mathjax|tex-mml)[^"]*)"', page, flags=re.I)
+        depth = "../" * docname.count("/")
+        assert srcs == [f"{depth}_static/mathjax/tex-mml-chtml.js" + re.search(r"(\?v=\w+)?$", srcs[0]).group(0)]
+        assert "cdn.jsdelivr.net" not in page and "cdnjs" not in page, f"{docname} loads something from a CDN"
+
+
+@pytest.mark.book
+def test_site_has_logo_favicon_version_and_404(book):
+    book.require_html()
+    import emmax_core
+
+    page = (HTML / "notebooks" / "03_ranks_and_gmm.html").read_text()
+    assert re.search(r'<link rel="icon" href="\.\./_static/favicon\.svg"', page), "no favicon"
+    assert re.search(r'<img src="\.\./_static/logo\.svg"', page), "no logo"
+    assert (HTML / "_static" / "favicon.svg").is_file() and (HTML / "_static" / "logo.svg").is_file()
+    assert f"release v{emmax_core.__version__}" in page, "the footer does not show the version"
+    for label in ("repository-button", "issues-button", "download-source-button"):
+        assert label in page, f"no {label} on a chapter page"
+    not_found = (HTML / "404.html").read_text()
+    assert "Page not found" in not_found
+    # Served for missing paths at any depth, so it must not need any other file of the site.
+    assert not re.search(r'(?:src|href)="(?!/"|#)[^"]+"', not_found), "404.html refers to other files"
+
+
+@pytest.mark.book
+@pytest.mark.browser
+def test_search_box_finds_a_chapter(site):
+    """Typing a query into the search box on a chapter page lists the chapter (offline: searchindex.js)."""
+    base, driver, _ = site
+    results = browser.search(driver, f"{base}notebooks/03_ranks_and_gmm.html", "ranking InfoNCE")
+    assert f"{base}notebooks/04_ranking_infonce.html" in [urldefrag(u).url for u in results], (
+        f"the search for 'ranking InfoNCE' did not list chapter 04: {results}")
+
+
+@pytest.mark.book
+@pytest.mark.browser
+@pytest.mark.parametrize("docname, suffix", [("notebooks/03_ranks_and_gmm", ".ipynb"), ("book/algorithm", ".md")])
+def test_download_button_offers_the_source(site, docname, suffix):
+    """A chapter's download button offers its notebook (.ipynb), a page's its MyST markdown (.md)."""
+    base, driver, _ = site
+    links = browser.download_links(driver, f"{base}{docname}.html")
+    assert suffix in links, f"the download menu of {docname} offers {sorted(links)}, not {suffix}"
+    assert links[suffix] == f"{base}_sources/{docname}{suffix}", links
+    assert browser.http_status(links[suffix]) == 200, f"{links[suffix]} was not built"
 
 
 # Fast checks of book/api.md (no build) ------------------------------------------------------------------

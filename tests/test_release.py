@@ -61,6 +61,17 @@ def test_citation_cff_is_valid_cff_1_2_0():
     assert paper and paper[0]["authors"][0]["family-names"] == "Guo" and paper[0]["year"] == 2023
 
 
+def test_the_intro_says_how_to_cite_the_book_and_the_paper():
+    intro = (ROOT / "book" / "intro.md").read_text()
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    entries = re.findall(r"^```bibtex\n(.*?)^```$", intro, flags=re.M | re.S)
+    assert entries, "book/intro.md has no BibTeX block"
+    bibtex = "\n".join(entries)
+    assert "@software{" in bibtex and cff["repository-code"] in bibtex, "no BibTeX entry for the book and code"
+    paper = re.search(r"@inproceedings\{guo2023emmax,.*?\n\}", (ROOT / "book" / "references.bib").read_text(), re.S)
+    assert paper and paper.group(0) in bibtex, "the paper's BibTeX in the intro must be book/references.bib's"
+
+
 def test_changelog_keeps_a_changelog():
     text = (ROOT / "CHANGELOG.md").read_text()
     assert text.startswith("# Changelog") and "keepachangelog.com" in text
