@@ -1,7 +1,8 @@
 """Bump the project's version everywhere it is written, from one place: `emmax_core.__version__`.
 
 The version appears in: emmax_core/__init__.py (the source; pyproject.toml reads it), every notebook's Colab
-badge and install cell (the tag `v<version>`, written by scripts/sync_notebooks.py), _config.yml (the launch
+badge and install cell (the tag `v<version>`, written by scripts/sync_notebooks.py; the student notebooks,
+student/notebooks/, are regenerated from them by scripts/make_student.py), _config.yml (the launch
 buttons' `repository.branch` and the footer of every page), CHANGELOG.md (the newest release section) and
 CITATION.cff (`version`, `date-released`).
 
@@ -64,12 +65,12 @@ def found_versions() -> dict[str, str]:
         if re.search(rf"^\[{re.escape(found['CHANGELOG.md newest release'])}\]: \S+[/.]v"
                      rf"{re.escape(found['CHANGELOG.md newest release'])}$", CHANGELOG.read_text(), re.M)
         else "<missing>")
-    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "student").glob("notebooks/*.ipynb")):
         text = nb.read_text()
         # the Colab badge (.../blob/v<version>/...) and the install cell (...@v<version>); the rest of each
         # opening is kept in step by scripts/sync_notebooks.py --check (tests/test_notebooks.py)
         tags = set(re.findall(rf"(?:blob/|@)v({VERSION_RE})\b", text))
-        found[f"notebooks/{nb.name} badge and install tag"] = tags.pop() if len(tags) == 1 else f"{sorted(tags)}"
+        found[f"{nb.relative_to(ROOT).as_posix()} badge and install tag"] = tags.pop() if len(tags) == 1 else f"{sorted(tags)}"
     return found
 
 
@@ -111,6 +112,8 @@ def bump(version: str, date: str) -> None:
     CHANGELOG.write_text(changelog)
 
     subprocess.run([sys.executable, str(ROOT / "scripts" / "sync_notebooks.py")], check=True)
+    if (ROOT / "scripts" / "make_student.py").exists():
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "make_student.py")], check=True)
 
 
 def main(argv=None) -> int:
