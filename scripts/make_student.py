@@ -144,6 +144,36 @@ def student_notebook(nb: dict, rel: str) -> dict:
     return nb
 
 
+def solution_lines(nb: dict) -> list[str]:
+    """The distinctive lines of a chapter's solutions (code cells tagged `solution` and solution prose) that the
+    chapter shows nowhere else: what must not appear in a student notebook or in the student edition."""
+    lines, shown, mode = [], [], None
+    for cell in nb["cells"]:
+        text = _text(cell)
+        if cell["cell_type"] == "code":
+            if SOLUTION_TAG in _tags(cell):
+                lines += [ln.strip() for ln in text.splitlines()
+                          if len(ln.strip()) > 25 and not ln.strip().startswith(("def ", "import ", "from "))]
+            else:
+                shown.append(text)
+            continue
+        for ln in text.splitlines():
+            if _START.match(ln):
+                mode = "header"
+            elif _BLOCK.match(ln):
+                mode = "block"
+            elif _END.match(ln):
+                mode = None
+            elif _FENCE_END.match(ln) and mode in ("header", "block"):
+                mode = "gated" if mode == "header" else None
+            elif mode in ("gated", "block") and len(ln.strip()) > 25 and not ln.startswith(":"):
+                lines.append(ln.strip())
+            elif mode is None:
+                shown.append(ln)
+    shown_text = "\n".join(shown)
+    return [ln for ln in dict.fromkeys(lines) if ln not in shown_text]
+
+
 def render(nb: dict) -> str:
     return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
 
