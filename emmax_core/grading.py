@@ -3,8 +3,8 @@
 Each checked exercise becomes one otter test (exception-based format, 1 point): it takes the function the
 student defined in the notebook's global environment and runs ``check_<name>`` on it. A missing function, a
 stub that still raises ``NotImplementedError`` or a wrong answer scores 0 for that exercise. A submission is
-graded on the exercises of its chapter, read from its title (``# 03. ...``) or else from its file name
-(``03_...ipynb``); the whole notebook runs first, with errors ignored, as otter does.
+graded on the exercises of its chapter, read from its title (``# 03. ...``) or else from the start of its
+file name (``03_``); the whole notebook runs first, with errors ignored, as otter does.
 
     pip install "emmax-core[grading]"                 # otter-grader, optional
     python -m emmax_core.grading SUBMISSIONS          # every .ipynb under SUBMISSIONS -> SUBMISSIONS/grades.csv
@@ -76,7 +76,7 @@ def autograder_zip(chapter: str, path: Path) -> Path:
 
 
 def chapter_of(notebook: Path) -> str:
-    """The chapter a submission belongs to: its title ``# NN. ...`` or else its file name ``NN_...``."""
+    """The chapter a submission belongs to: its title ``# NN. ...`` or else the start ``NN_`` of its file name."""
     chapters = sorted({c for _, c in EXERCISES.values()})
     number = None
     try:

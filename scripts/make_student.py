@@ -47,6 +47,7 @@ _START = re.compile(r"^:::\{solution-start\}\s*(\S+)")
 _END = re.compile(r"^:::\{solution-end\}")
 _BLOCK = re.compile(r"^:::\{solution\}\s*(\S+)")
 _FENCE_END = re.compile(r"^:::\s*$")
+_RELATIVE_DOC = re.compile(r"(\{doc\}`(?:[^`<]*<)?)\.\./")
 
 
 def _text(cell: dict) -> str:
@@ -117,7 +118,8 @@ def student_notebook(nb: dict, rel: str) -> dict:
         if INSTRUCTOR_TAG in tags:
             continue
         if cell["cell_type"] == "markdown":
-            text = _strip_solutions(_text(cell), state)
+            # {doc}`../book/x` from notebooks/ would point at student/book/x: use the book's absolute names
+            text = _RELATIVE_DOC.sub(r"\1/", _strip_solutions(_text(cell), state))
             if text.strip():
                 cell["source"] = text
                 cells.append(cell)

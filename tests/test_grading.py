@@ -45,10 +45,11 @@ def test_autograder_zip_has_one_test_per_exercise(tmp_path):
 
 
 def test_chapter_of_reads_title_then_file_name(tmp_path):
-    _submission(tmp_path / "anything.ipynb", [])
-    assert grading.chapter_of(tmp_path / "anything.ipynb") == CHAPTER
-    (tmp_path / "08_mine.ipynb").write_text(json.dumps({"cells": []}))
-    assert grading.chapter_of(tmp_path / "08_mine.ipynb") == "08_geometry"
+    titled, named = tmp_path / "anything", tmp_path / "08_mine"
+    _submission(titled.with_suffix(".ipynb"), [])
+    assert grading.chapter_of(titled.with_suffix(".ipynb")) == CHAPTER
+    named.with_suffix(".ipynb").write_text(json.dumps({"cells": []}))
+    assert grading.chapter_of(named.with_suffix(".ipynb")) == "08_geometry"
 
 
 @pytest.mark.slow
@@ -58,13 +59,13 @@ def test_correct_submission_scores_full_and_incorrect_partial(tmp_path):
     assert len(solutions) == len(stubs) == 6
     folder = tmp_path / "submissions"
     folder.mkdir()
-    _submission(folder / "correct.ipynb", solutions)
+    _submission((folder / "correct").with_suffix(".ipynb"), solutions)
     wrong_axis = solutions[3].replace("dim=-1", "dim=1")  # posteriors normalised over the candidates
     assert wrong_axis != solutions[3]
-    _submission(folder / "incorrect.ipynb", solutions[:3] + [wrong_axis] + stubs[4:])
-    rows = {r["submission"]: r for r in grading.grade_folder(folder)}
-    assert (rows["correct.ipynb"]["score"], rows["correct.ipynb"]["possible"]) == (6, 6)
-    assert rows["incorrect.ipynb"]["score"] == 3
-    assert rows["incorrect.ipynb"]["ex-03-1"] == 1 and rows["incorrect.ipynb"]["ex-03-posteriors"] == 0
+    _submission((folder / "incorrect").with_suffix(".ipynb"), solutions[:3] + [wrong_axis] + stubs[4:])
+    rows = {Path(r["submission"]).stem: r for r in grading.grade_folder(folder)}
+    assert (rows["correct"]["score"], rows["correct"]["possible"]) == (6, 6)
+    assert rows["incorrect"]["score"] == 3
+    assert rows["incorrect"]["ex-03-1"] == 1 and rows["incorrect"]["ex-03-posteriors"] == 0
     with (folder / "grades.csv").open() as f:
         assert [r["score"] for r in csv.DictReader(f)] == ["6.0", "3.0"]
