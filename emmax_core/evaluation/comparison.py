@@ -56,7 +56,7 @@ def _means(values) -> str:
 def comparison_text(cmp: dict, old_name: str) -> list[str]:
     """Markdown lines: a headline table (old, new, change) and a diagnostics table of the EM-like runs."""
     lines = [f"Old: the committed snapshot `{old_name}` (`emmax_core.results.load({old_name!r})`); new: this run.",
-             "", "| run | Δ NP − Δ UNS before | after | change |", "|---|---|---|---|"]
+             ""] + _lead(cmp) + ["", "| run | Δ NP − Δ UNS before | after | change |", "|---|---|---|---|"]
     for run, c in cmp.items():
         om, osd, nm, nsd = c["headline"]
         lines.append(f"| {run} | {om:+.3f} ± {osd:.3f} | {nm:+.3f} ± {nsd:.3f} | {nm - om:+.3f} |")
@@ -73,3 +73,21 @@ def comparison_text(cmp: dict, old_name: str) -> list[str]:
             lines.append(f"| {run} | {'before' if tag == 'old' else 'after'} | {cells} | "
                          f"{_means(d['final_rank_means'])} |")
     return lines
+
+
+def _lead(cmp: dict) -> list[str]:
+    """One generated paragraph: EM as specified and the ORACLE, before and after, with the mechanism's numbers."""
+    if "em" not in cmp or "old" not in cmp["em"]:
+        return []
+    (om, osd, nm, nsd), old, new = cmp["em"]["headline"], cmp["em"]["old"], cmp["em"]["new"]
+    text = (f"EMMA-X as specified moved from {om:+.3f} ± {osd:.3f} to {nm:+.3f} ± {nsd:.3f} "
+            f"({'more' if abs(nm - om) > max(osd, nsd) else 'less'} than one seed spread). Its final rank means "
+            f"went from {_means(old['final_rank_means'])} to {_means(new['final_rank_means'])}; its top-rank share "
+            f"of non-translations from {old['top_share']:.3f} to {new['top_share']:.3f}, the precision of its top "
+            f"labels on unaligned rows from {old['mono_top_precision']:.3f} to {new['mono_top_precision']:.3f} "
+            f"({old['mono_top_labels']:.0f} and {new['mono_top_labels']:.0f} labels per batch), and the "
+            f"encoder's partner acc@1 from {old['partner_acc']:.3f} to {new['partner_acc']:.3f}.")
+    if "oracle" in cmp:
+        om, osd, nm, nsd = cmp["oracle"]["headline"]
+        text += f" The ORACLE moved from {om:+.3f} ± {osd:.3f} to {nm:+.3f} ± {nsd:.3f}."
+    return [text]
