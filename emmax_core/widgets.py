@@ -5,11 +5,14 @@ page shows the table of the selected sentence, but without a kernel the dropdown
 the notebook, e.g. on Colab, to explore). Every chapter therefore prints a static table first, made by the
 same :func:`neighbour_table` the widget calls.
 
-Left out on purpose: plots inside widgets (their state does not embed) and any logic of the method itself:
-ranks come from the trained :class:`~emmax_core.gmm.GaussianMixtureRankClassifier` and
-:class:`~emmax_core.ranks.RankMeans`.
+:func:`figure_explorer` redraws a matplotlib figure from sliders into a core ``Image`` widget (a PNG),
+instead of ``ipywidgets.interact``: interact captures output through an ``Output`` widget, which sometimes
+deadlocks notebook execution in nbclient (the book build, the stand-alone test), and whose plots do not embed.
 
-Taught in: notebooks/06_rank_visualizations.ipynb
+Left out on purpose: any logic of the method itself: ranks come from the trained
+:class:`~emmax_core.gmm.GaussianMixtureRankClassifier` and :class:`~emmax_core.ranks.RankMeans`.
+
+Taught in: notebooks/04_ranking_infonce.ipynb and notebooks/06_rank_visualizations.ipynb
 """
 
 from __future__ import annotations
@@ -139,3 +142,39 @@ def rank_explorer(embeddings, texts, langs, units, gmm, rank_means, choices=None
     dropdown.observe(show, names="value")
     show()
     return w.VBox([dropdown, table])
+
+
+def figure_explorer(draw, **controls):
+    """Sliders (or any value widgets) that redraw ``draw(**values)`` into a PNG ``Image`` widget.
+
+    Args:
+        draw: callable taking the controls' values as keyword arguments and returning a matplotlib
+            ``Figure`` (closed here after rendering, so it is not shown twice).
+        controls: name -> ipywidgets value widget (``FloatSlider``, ``IntSlider``, ``Dropdown``, ...).
+
+    Returns:
+        ``ipywidgets.VBox`` of the controls and the image (core widgets: their state, the PNG of the current
+        values included, embeds in the built book).
+
+    Taught in: notebooks/04_ranking_infonce.ipynb
+    """
+    import io
+
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+
+    if not controls:
+        raise ValueError("figure_explorer needs at least one control, e.g. tau=FloatSlider(...).")
+    image = w.Image(format="png")
+
+    def redraw(change=None):
+        fig = draw(**{name: control.value for name, control in controls.items()})
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+        plt.close(fig)
+        image.value = buffer.getvalue()
+
+    for control in controls.values():
+        control.observe(redraw, names="value")
+    redraw()
+    return w.VBox([*controls.values(), image])

@@ -144,3 +144,30 @@ def test_umap_coords_shape_and_determinism():
     x = np.random.default_rng(0).normal(size=(40, 8))
     a, b = viz.umap_coords(x, n_neighbors=5), viz.umap_coords(x, n_neighbors=5)
     assert a.shape == (40, 2) and np.allclose(a, b)
+
+
+def test_figure_explorer_redraws_into_a_png_when_a_control_changes():
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+    import pytest
+
+    from emmax_core.widgets import figure_explorer
+
+    calls = []
+
+    def draw(slope):
+        calls.append(slope)
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [0, slope])
+        return fig
+
+    slider = w.FloatSlider(value=1.0, min=0.0, max=2.0)
+    box = figure_explorer(draw, slope=slider)
+    image = box.children[-1]
+    first = image.value
+    assert calls == [1.0] and first[:8] == b"\x89PNG\r\n\x1a\n"
+    slider.value = 2.0
+    assert calls == [1.0, 2.0] and image.value != first
+    assert not plt.get_fignums()  # every drawn figure is closed
+    with pytest.raises(ValueError, match="at least one control"):
+        figure_explorer(draw)
