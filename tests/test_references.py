@@ -236,7 +236,7 @@ PAGES = {
                                    "fidelity-rank-means", "fidelity-queue", "fidelity-variance-floor",
                                    "fidelity-gmm-lr", "fidelity-pooling", "fidelity-tiny-profile",
                                    "fidelity-variants"], None),
-    "book/experiment_design": ("experiment-design", ["experiment-groups", "experiment-folds", "experiment-scoring",
+    "book/experiment": ("experiment-design", ["experiment-groups", "experiment-folds", "experiment-scoring",
                                                      "experiment-runs", "experiment-metric",
                                                      "experiment-diagnostics"], "figures/folds.svg"),
 }
