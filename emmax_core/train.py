@@ -19,8 +19,8 @@ import sys
 from .config import EMMAXConfig
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    """Parse the command line (see module docstring)."""
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's parser (see module docstring)."""
     p = argparse.ArgumentParser(prog="python -m emmax_core.train", description=__doc__.split("\n")[0])
     p.add_argument("--config", required=True, help="YAML preset, e.g. configs/tiny.yaml")
     p.add_argument("--output-dir", required=True, help="run directory")
@@ -33,8 +33,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=None, help="override train.seed")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config value, e.g. --set ranks.labeller=oracle (YAML-parsed)")
-    parse_args.parser = p  # main() reports bad values through the same parser (usage + exit status 2)
-    return p.parse_args(argv)
+    return p
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """Parse the command line (see module docstring)."""
+    return build_parser().parse_args(argv)
 
 
 def load_config(path: str, seed=None, overrides=()) -> EMMAXConfig:
@@ -57,13 +61,14 @@ def load_config(path: str, seed=None, overrides=()) -> EMMAXConfig:
 def main(argv=None) -> int:
     """Entry point; returns the process exit code (bad arguments exit with status 2 and a usage message)."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    args = parse_args(argv)
+    parser = build_parser()  # bad values are reported through it too (usage + exit status 2)
+    args = parser.parse_args(argv)
     from pathlib import Path
 
     from .trainer import EMMAXTrainer
 
     def usage_error(message: str):
-        parse_args.parser.error(message)
+        parser.error(message)
 
     if not Path(args.config).is_file():
         usage_error(f"--config {args.config}: no such file; pass a YAML preset such as configs/tiny.yaml")
