@@ -112,11 +112,19 @@ def info_nce(sims: torch.Tensor, positive_index: torch.Tensor, temperature: floa
     return F.cross_entropy(logits / temperature, positive_index)
 
 
-def _smoothed_nll(log_probs: torch.Tensor, target: torch.Tensor, eps: float) -> torch.Tensor:
-    """fairseq label smoothing: 1 - eps on the target, eps / (C - 1) on each other class. (M, C), (M,) -> (M,)."""
-    eps_i = eps / (log_probs.shape[-1] - 1)
-    nll = -log_probs.gather(-1, target[:, None]).squeeze(-1)
-    return (1.0 - eps - eps_i) * nll - eps_i * log_probs.sum(dim=-1)
+def _fairseq_smoothed_cross_entropy(logits: torch.Tensor, target: torch.Tensor, eps: float, name: str):
+    """Mean fairseq label-smoothed cross-entropy of (M, C) logits against (M,) long targets, via torch's.
+
+    fairseq puts 1 - eps on the target and eps / (C - 1) on each other class; torch's `label_smoothing` spreads
+    its eps' / C over every class, the target included, so the two agree for eps' = eps * C / (C - 1).
+    """
+    num_classes = logits.shape[-1]
+    smoothing = eps * num_classes / (num_classes - 1)
+    if smoothing > 1.0:
+        raise ValueError(f"{name}={eps} gives the label less weight ({1 - eps:.3g}) than each of the other "
+                         f"{num_classes - 1} classes ({eps / (num_classes - 1):.3g}); use at most "
+                         f"{(num_classes - 1) / num_classes:.3g} for {num_classes} classes.")
+    return F.cross_entropy(_upcast(logits), target.long(), label_smoothing=smoothing)
 
 
 def rank_cross_entropy(log_posteriors: torch.Tensor, labels: torch.Tensor, rank_confidence: float = 0.3,
@@ -128,14 +136,16 @@ def rank_cross_entropy(log_posteriors: torch.Tensor, labels: torch.Tensor, rank_
     Args:
         log_posteriors: (B, Q, N) log gamma(r | d) (log_softmax is re-applied, so log_joint works too).
         labels: (B, Q) long pseudo-ranks, -1 = left out.
-        rank_confidence: eps, the smoothing (0.3 puts 0.7 on the label and 0.1 on each other rank for N = 4).
+        rank_confidence: eps, the smoothing (0.3 puts 0.7 on the label and 0.1 on each other rank for N = 4);
+            at most (N - 1) / N, so that the label keeps at least the weight of every other rank.
         mask: optional (B, Q) bool, True = left out.
 
     Returns:
         scalar loss (0 with a graph when no pair is kept).
 
     Differences from the reference implementation: identical formula (`calculate_label_smoothed_ce_loss`),
-    plus the ignore label/mask.
+    computed by `torch.nn.functional.cross_entropy` with `label_smoothing = eps N / (N - 1)`, plus the ignore
+    label/mask.
 
     Book: :ref:`algorithm-gmm`. Taught in: notebooks/03_ranks_and_gmm.ipynb
     """
@@ -149,8 +159,7 @@ def rank_cross_entropy(log_posteriors: torch.Tensor, labels: torch.Tensor, rank_
         keep = keep & ~mask
     if not bool(keep.any()):
         return log_posteriors.sum() * 0.0
-    log_probs = torch.log_softmax(_upcast(log_posteriors[keep]), dim=-1)
-    return _smoothed_nll(log_probs, labels[keep].long(), rank_confidence).mean()
+    return _fairseq_smoothed_cross_entropy(log_posteriors[keep], labels[keep], rank_confidence, "rank_confidence")
 
 
 def mlm_loss(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float = 0.1,
@@ -160,7 +169,7 @@ def mlm_loss(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float 
     Args:
         logits: (B, T, V) token logits. labels: (B, T) original ids at masked positions, `ignore_index` elsewhere.
             Also accepts (n, V) logits with (n,) labels (only the masked tokens, as the trainer passes them).
-        label_smoothing: eps (0.1 in the reference).
+        label_smoothing: eps (0.1 in the reference): 1 - eps on the original id, eps / (V - 1) on each other.
 
     Returns:
         scalar loss (0 with a graph when nothing is masked).
@@ -173,8 +182,7 @@ def mlm_loss(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float 
     keep = labels != ignore_index
     if not bool(keep.any()):
         return logits.sum() * 0.0
-    log_probs = torch.log_softmax(_upcast(logits[keep]), dim=-1)
-    return _smoothed_nll(log_probs, labels[keep].long(), label_smoothing).mean()
+    return _fairseq_smoothed_cross_entropy(logits[keep], labels[keep], label_smoothing, "label_smoothing")
 
 
 def mask_tokens(input_ids: torch.Tensor, tokenizer=None, *, mask_prob: float = 0.1,

@@ -140,6 +140,43 @@ def test_rank_cross_entropy_matches_fairseq_and_soft_targets():
     assert RankCrossEntropyLoss(eps)(lprob, labels) == ours
 
 
+def _fairseq_smoothed_nll(log_probs, target, eps):
+    """The formula the losses used before torch's cross-entropy: 1 - eps on the target, eps / (C - 1) elsewhere."""
+    eps_i = eps / (log_probs.shape[-1] - 1)
+    nll = -log_probs.gather(-1, target[:, None]).squeeze(-1)
+    return (1.0 - eps - eps_i) * nll - eps_i * log_probs.sum(dim=-1)
+
+
+@pytest.mark.parametrize("num_classes", [2, 3, 4, 7, 50])
+@pytest.mark.parametrize("eps", [0.0, 0.1, 0.3, 0.5])
+def test_smoothed_losses_equal_the_fairseq_formula(num_classes, eps):
+    gen = torch.Generator().manual_seed(num_classes * 100 + int(eps * 10))
+    logits = (3 * torch.randn(4, 6, num_classes, generator=gen, dtype=torch.float64)).requires_grad_(True)
+    labels = torch.randint(0, num_classes, (4, 6), generator=gen)
+    labels[0, :3] = -1  # ignored pairs
+    mask = torch.rand(4, 6, generator=gen) < 0.3
+    keep = (labels >= 0) & ~mask
+    oracle = _fairseq_smoothed_nll(torch.log_softmax(logits[keep], -1), labels[keep], eps).mean()
+    ours = rank_cross_entropy(logits, labels, eps, mask=mask)
+    torch.testing.assert_close(ours, oracle, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(torch.autograd.grad(ours, logits)[0], torch.autograd.grad(oracle, logits)[0],
+                               rtol=1e-10, atol=1e-12)
+    mlm_labels = labels.masked_fill(~keep, -100)
+    torch.testing.assert_close(mlm_loss(logits, mlm_labels, eps), oracle, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(mlm_loss(logits[keep], labels[keep], eps), oracle, rtol=1e-12, atol=1e-12)
+    half = rank_cross_entropy(logits.half(), labels, eps, mask=mask)  # half precision is upcast, as before
+    assert half.dtype == torch.float32
+    torch.testing.assert_close(half, _fairseq_smoothed_nll(
+        torch.log_softmax(logits.half()[keep].float(), -1), labels[keep], eps).mean())
+
+
+def test_smoothing_that_outweighs_the_label_is_refused():
+    # two ranks with eps = 0.6 would put 0.4 on the label and 0.6 on the other rank
+    with pytest.raises(ValueError, match="rank_confidence=0.6 gives the label less weight"):
+        rank_cross_entropy(torch.zeros(1, 2, 2), torch.tensor([[0, 1]]), 0.6)
+    assert rank_cross_entropy(torch.zeros(1, 2, 2), torch.tensor([[0, 1]]), 0.5).item() == pytest.approx(math.log(2))
+
+
 def test_rank_cross_entropy_textbook():
     # uniform posteriors over 4 ranks: every term is -log(1/4) whatever the smoothing
     lp = torch.full((1, 1, 4), math.log(0.25))
