@@ -36,6 +36,7 @@ import math
 import torch
 
 from .config import LABELLER_NAMES
+from .ranks import clamp_ranks
 
 LABELLERS = LABELLER_NAMES  # ("gmm", "oracle", "ctl", "gmm_mnn", "gmm_topk", "oracle_nn", "gmm_curriculum")
 
@@ -59,9 +60,9 @@ def true_translations(
 
 
 def _pin_partner_and_self(labels: torch.Tensor, partner: torch.Tensor, num_ranks: int) -> torch.Tensor:
+    """The partner column to the top rank (:func:`~emmax_core.ranks.clamp_ranks`), the diagonal self key to -1."""
+    labels = clamp_ranks(labels, None, partner, num_ranks)
     rows = torch.arange(labels.shape[0], device=labels.device)
-    has = partner >= 0
-    labels[rows[has], partner[has]] = num_ranks - 1
     labels[rows, rows] = -1  # the query's own momentum key: excluded from the contrastive softmax
     return labels
 

@@ -44,6 +44,11 @@ def test_gmm_labels_are_argmax_with_partner_pinned_and_self_left_out():
     assert labels.tolist() == [[-1, 3, 0, 2, 3], [3, -1, 0, 0, 2], [0, 0, -1, 2, 3]]
 
 
+def test_partner_goes_through_clamp_ranks():
+    with pytest.raises(ValueError, match="partner_index has a column >= num_candidates"):
+        encoder_labels("ctl", *_inputs(GMM)[:1], torch.tensor([1, 0, 5]), torch.zeros(3, 5, dtype=torch.bool), N)
+
+
 def test_controls_ctl_and_oracle():
     assert _labels("ctl", GMM).tolist() == [[-1, 3, 0, 0, 0], [3, -1, 0, 0, 0], [0, 0, -1, 0, 0]]
     assert _labels("oracle", GMM).tolist() == [[-1, 3, 0, 0, 0], [3, -1, 0, 0, 0], [0, 0, -1, 3, 0]]
