@@ -50,6 +50,18 @@ def test_gaussian_kl_closed_form_cases():
     assert gaussian_kl(np.ones(2), cov, np.ones(2), cov) == pytest.approx(0.0, abs=1e-12)
 
 
+def test_gaussian_kl_matches_the_trace_and_solve_formula():
+    rng = np.random.default_rng(3)
+    for dim in (1, 3, 6):
+        a, b = rng.normal(size=(dim, dim)), rng.normal(size=(dim, dim))
+        cov_a, cov_b = a @ a.T + 0.5 * np.eye(dim), b @ b.T + 0.5 * np.eye(dim)
+        mean_a, mean_b = rng.normal(size=dim), rng.normal(size=dim)
+        diff = mean_b - mean_a
+        expected = 0.5 * (np.trace(np.linalg.solve(cov_b, cov_a)) + diff @ np.linalg.solve(cov_b, diff) - dim
+                          + np.log(np.linalg.det(cov_b) / np.linalg.det(cov_a)))
+        assert gaussian_kl(mean_a, cov_a, mean_b, cov_b) == pytest.approx(expected, rel=1e-9)
+
+
 def test_kl_invariance_is_zero_for_identical_and_grows_with_shift():
     x = np.random.default_rng(0).normal(size=(50, 6))
     assert invariance_kl(np.vstack([x, x]), ["a"] * 50 + ["b"] * 50) == pytest.approx(0.0, abs=1e-9)
