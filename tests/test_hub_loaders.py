@@ -86,6 +86,7 @@ def test_sts17_jsonl_gz_into_rank_correlation():
     ds = load_sts17("en-de", local_dir=FIXTURES / "sts17")
     assert ds.column_names == ["sentence1", "sentence2", "score", "lang1", "lang2"] and len(ds) == 3
     assert ds["score"] == [5.0, 0.8, 3.6] and set(ds["lang1"]) == {"en"} and set(ds["lang2"]) == {"de"}
+    assert ds.features["score"].dtype == "float64"
     keys = list(range(len(ds)))
     model = UnitModel(list(ds["sentence1"]) + list(ds["sentence2"]), keys + [k + 10 for k in keys])
     metrics = RankCorrelationEvaluator(ds["sentence1"], ds["sentence2"], ds["score"])(model)
@@ -97,6 +98,7 @@ def test_xnli_pairs_into_zero_shot_classifier():
     de = load_xnli("de", local_dir=FIXTURES / "xnli")
     assert en.column_names == ["premise", "hypothesis", "label", "lang"] and en["label"] == [0, 1, 2]
     assert set(de["lang"]) == {"de"}
+    assert en.features["label"].dtype == de.features["label"].dtype == "int64"
     pairs, labels = nli_inputs(en)
     assert pairs[0] == ("The cat sleeps on the sofa.", "An animal is resting.") and labels == [0, 1, 2]
     texts = list(en["premise"]) + list(en["hypothesis"]) + list(de["premise"]) + list(de["hypothesis"])

@@ -156,17 +156,17 @@ def _require(ds: datasets.Dataset, columns: Sequence[str], repo: str) -> None:
         )
 
 
-def load_tatoeba(
-    langs: str | Sequence[str],
-    split: str = "test",
-    pivot: str = "eng",
-    *,
-    repo: str = TATOEBA_REPO,
-    data_files=None,
-    local_dir=None,
-    revision: str | None = None,
-    limit: int | None = None,
-) -> datasets.Dataset:
+def _load_columns(repo: str, config: str, split: str, columns: list[str], dtype: str,
+                  data_files, local_dir, revision, limit) -> datasets.Dataset:
+    """:func:`_load`, keeping only ``columns`` and casting the last one (the gold score or label) to ``dtype``."""
+    ds = _load(repo, config, split, data_files, local_dir, revision, limit)
+    _require(ds, columns, repo)
+    return ds.select_columns(columns).cast_column(columns[-1], datasets.Value(dtype))
+
+
+def load_tatoeba(langs: str | Sequence[str], split: str = "test", pivot: str = "eng", *, repo: str = TATOEBA_REPO,
+                 data_files=None, local_dir=None, revision: str | None = None,
+                 limit: int | None = None) -> datasets.Dataset:
     """Tatoeba bitext (``sentence1`` in xx, ``sentence2`` in the pivot) as corpus-style rows.
 
     Args:
@@ -198,16 +198,9 @@ def load_tatoeba(
     return datasets.concatenate_datasets(parts)
 
 
-def load_flores(
-    langs: Sequence[str],
-    split: str = "devtest",
-    *,
-    repo: str = FLORES_REPO,
-    data_files: Mapping[str, str | Path] | None = None,
-    local_dir=None,
-    revision: str | None = None,
-    limit: int | None = None,
-) -> datasets.Dataset:
+def load_flores(langs: Sequence[str], split: str = "devtest", *, repo: str = FLORES_REPO,
+                data_files: Mapping[str, str | Path] | None = None, local_dir=None, revision: str | None = None,
+                limit: int | None = None) -> datasets.Dataset:
     """FLORES+ (n-way parallel, ~1k sentences per language) as corpus-style rows, for retrieval and geometry.
 
     Args:
@@ -239,16 +232,8 @@ def load_flores(
     return datasets.concatenate_datasets(parts)
 
 
-def load_sts17(
-    pair: str = "en-de",
-    split: str = "test",
-    *,
-    repo: str = STS17_REPO,
-    data_files=None,
-    local_dir=None,
-    revision: str | None = None,
-    limit: int | None = None,
-) -> datasets.Dataset:
+def load_sts17(pair: str = "en-de", split: str = "test", *, repo: str = STS17_REPO, data_files=None,
+               local_dir=None, revision: str | None = None, limit: int | None = None) -> datasets.Dataset:
     """STS17 (cross-lingual) pairs with 0-5 gold scores, for ``RankCorrelationEvaluator``.
 
     Args:
@@ -260,25 +245,14 @@ def load_sts17(
 
     Taught in: notebooks/07_evaluation.ipynb
     """
-    ds = _load(repo, pair, split, data_files, local_dir, revision, limit)
-    _require(ds, ["sentence1", "sentence2", "score"], repo)
+    ds = _load_columns(repo, pair, split, ["sentence1", "sentence2", "score"], "float64",
+                       data_files, local_dir, revision, limit)
     lang1, _, lang2 = pair.partition("-")
-    ds = ds.select_columns(["sentence1", "sentence2", "score"]).cast_column(
-        "score", datasets.Value("float64")
-    )
     return ds.add_column("lang1", [lang1] * len(ds)).add_column("lang2", [lang2 or lang1] * len(ds))
 
 
-def load_xnli(
-    lang: str = "en",
-    split: str = "test",
-    *,
-    repo: str = XNLI_REPO,
-    data_files=None,
-    local_dir=None,
-    revision: str | None = None,
-    limit: int | None = None,
-) -> datasets.Dataset:
+def load_xnli(lang: str = "en", split: str = "test", *, repo: str = XNLI_REPO, data_files=None,
+              local_dir=None, revision: str | None = None, limit: int | None = None) -> datasets.Dataset:
     """XNLI premise/hypothesis pairs (0 entailment, 1 neutral, 2 contradiction) for one language.
 
     Args:
@@ -295,9 +269,8 @@ def load_xnli(
         raise ValueError(
             "lang='all_languages' packs translations in one row; load per-language configs instead."
         )
-    ds = _load(repo, lang, split, data_files, local_dir, revision, limit)
-    _require(ds, ["premise", "hypothesis", "label"], repo)
-    ds = ds.select_columns(["premise", "hypothesis", "label"]).cast_column("label", datasets.Value("int64"))
+    ds = _load_columns(repo, lang, split, ["premise", "hypothesis", "label"], "int64",
+                       data_files, local_dir, revision, limit)
     return ds.add_column("lang", [lang] * len(ds))
 
 
