@@ -224,14 +224,26 @@ class CorpusSampler:
         self.draws = int(state.get("draws", 0))
 
 
-def language_groups(data_cfg) -> tuple[list[str], list[str], list[str]]:
-    """(PARALLEL, NON-PARALLEL, UNSEEN) languages of a run: explicit lists win, else the default split + fold."""
+def fold_groups(fold: str) -> dict[str, list[str]]:
+    """The default split's roles in ``fold``: ``{"PAR": PARALLEL, "NP": NON-PARALLEL, "UNS": UNSEEN}``.
+
+    Groups A and B swap roles between the folds: fold ``"A"`` trains group A unaligned and leaves group B
+    unseen; fold ``"B"`` the reverse. Book: :ref:`experiment-folds`.
+
+    Taught in: notebooks/07_evaluation.ipynb
+    """
     split = corpus.default_language_split()
     a, b = split["group_a"], split["group_b"]
-    non_par, unseen = (a, b) if data_cfg.fold == "A" else (b, a)
-    par = list(data_cfg.parallel_langs or split["parallel"])
-    non_par = list(data_cfg.non_parallel_langs if data_cfg.non_parallel_langs is not None else non_par)
-    unseen = list(data_cfg.unseen_langs if data_cfg.unseen_langs is not None else unseen)
+    non_par, unseen = (a, b) if fold == "A" else (b, a)
+    return {"PAR": split["parallel"], "NP": non_par, "UNS": unseen}
+
+
+def language_groups(data_cfg) -> tuple[list[str], list[str], list[str]]:
+    """(PARALLEL, NON-PARALLEL, UNSEEN) languages of a run: explicit lists win, else the default split + fold."""
+    groups = fold_groups(data_cfg.fold)
+    par = list(data_cfg.parallel_langs or groups["PAR"])
+    non_par = list(data_cfg.non_parallel_langs if data_cfg.non_parallel_langs is not None else groups["NP"])
+    unseen = list(data_cfg.unseen_langs if data_cfg.unseen_langs is not None else groups["UNS"])
     return par, non_par, unseen
 
 

@@ -20,7 +20,6 @@ Taught in: book page "For instructors" (Grading).
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import re
@@ -124,23 +123,7 @@ def grade_folder(folder: Path, output: Path | None = None, export: Path | None =
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Grade submitted student notebooks with otter-grader.")
-    parser.add_argument("submissions", type=Path, help="folder of submitted .ipynb files (searched recursively)")
-    parser.add_argument("--output", type=Path, help="CSV of scores (default: SUBMISSIONS/grades.csv)")
-    parser.add_argument("--export", type=Path, help="also keep the autograder zips in this folder")
-    args = parser.parse_args(argv)
-    try:
-        import otter  # noqa: F401
-    except ImportError:
-        print("otter-grader is not installed: pip install 'emmax-core[grading]'", file=sys.stderr)
-        return 2
-    rows = grade_folder(args.submissions, args.output, args.export)
-    for row in rows:
-        print(f"{row['submission']}: {row['score']:g} / {row['possible']} ({row['chapter']})")
-    print(f"{len(rows)} submissions graded: {args.output or args.submissions / 'grades.csv'}")
-    return 0
+if __name__ == "__main__":  # the command line lives in emmax_core.cli
+    from emmax_core.cli import grade_main
 
-
-if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(grade_main())

@@ -301,3 +301,29 @@ def plot_experiment_diagnostics(summary: dict, ax=None, profile: str = "tiny"):
     ax.legend(ncol=3, fontsize=8)
     ax.set_title(f"Pseudo-labels against the true translations ({profile} profile)")
     return ax
+
+
+def plot_per_language(per_model: dict[str, dict], metric: str = "src2trg_accuracy", ax=None):
+    """Grouped bars of one retrieval metric per language, one bar per model.
+
+    Args:
+        per_model: ``{model name: evaluate_bitext_by_language(...) output}``.
+        metric: which metric of the ``lang={L}/{metric}`` keys to plot.
+
+    Returns:
+        The matplotlib axes.
+
+    Taught in: notebooks/07_evaluation.ipynb
+    """
+    langs = sorted({k.split("/")[0][5:] for m in per_model.values() for k in m
+                    if k.startswith("lang=") and k.endswith(metric) and not k.startswith("lang=eng")})
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(8, 0.28 * len(langs)), 3.5))
+    width = 0.8 / max(len(per_model), 1)
+    for i, (name, scores) in enumerate(per_model.items()):
+        ax.bar(np.arange(len(langs)) + i * width, [scores.get(f"lang={g}/{metric}", np.nan) for g in langs],
+               width, label=name)
+    ax.set_xticks(np.arange(len(langs)) + 0.4, langs, rotation=90, fontsize=7)
+    ax.set_ylabel(f"{metric} (tiny profile)")
+    ax.legend(fontsize=8)
+    return ax

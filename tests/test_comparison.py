@@ -2,7 +2,7 @@
 
 import copy
 
-from emmax_core.evaluation.comparison import compare_summaries, comparison_text
+from emmax_core.experiment.comparison import compare_summaries, comparison_text
 from emmax_core.results import load
 
 

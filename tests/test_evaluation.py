@@ -278,7 +278,7 @@ def test_suite_rank_correlation_samples_every_silver_rank_equally():
     import pandas as pd
 
     from emmax_core.corpus import silver_ranks
-    from emmax_core.evaluate import _rank_correlation
+    from emmax_core.evaluation.suite import _rank_correlation
 
     units = ["django:admin/a1", "django:admin/a2", "django:auth/b1", "sphinx:html/c1", "sphinx:html/c2"]
     rows = pd.DataFrame([{"unit_id": u, "lang": g} for g in ("eng", "fra", "deu") for u in units])

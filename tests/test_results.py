@@ -41,7 +41,7 @@ def test_make_results_writes_where_the_loader_reads():
 
 
 def test_write_report_puts_results_json_where_told(summary, tmp_path):
-    from emmax_core.evaluation.report import write_report
+    from emmax_core.experiment.report import write_report
 
     small = {**summary, "results": []}
     write_report(small, tmp_path / "report", tmp_path / "package" / "results.json")

@@ -1,6 +1,6 @@
-"""Command line: ``python -m emmax_core.evaluate --model DIR [--baseline DIR ...] --output results.json``.
+"""XRETE-mini, the whole suite on one model, and the evaluation rows the suite and the experiment score.
 
-Runs XRETE-mini on the shipped corpus's held-out units (none of them is seen in training by any stage):
+:func:`suite` runs XRETE-mini on the shipped corpus's held-out units (none of them is seen in training by any stage):
 
 * bitext retrieval: xx->English / English->xx acc@1 per language, per source, per language group;
 * bitext mining: BUCC-style margin scoring with distractors, F1 per language group;
@@ -10,48 +10,54 @@ Runs XRETE-mini on the shipped corpus's held-out units (none of them is seen in 
   sampled in equal shares per silver rank (uniform pairs would be almost all "unrelated");
 * geometry: invariance, canonical form, isotropy (standard measures; see notebooks/08_geometry.ipynb).
 
-``DIR`` is a ``save_pretrained`` folder or a training run folder (its ``final/`` is used), or
-``bag-of-subwords`` for the training-free reference.
+Command line: ``python -m emmax_core.evaluate --model DIR`` (:func:`emmax_core.cli.evaluate_main`).
 
 Taught in: notebooks/07_evaluation.ipynb.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import sys
-from pathlib import Path
-
 import numpy as np
 
 MINING_LANGS_PER_GROUP = 4
 
 
-def load_model(spec: str):
-    """A model for ``spec``: ``bag-of-subwords``, a run folder (uses ``final/`` or ``encoder-init/``) or a model folder."""
-    if spec == "bag-of-subwords":
-        from .evaluation import BagOfSubwordsEncoder
-        from .tokenizer import get_tokenizer
+def eval_rows(kind: str, catalog_units: int, seed: int = 7):
+    """Evaluation rows (``source`` relabelled ``udhr`` / ``sphinx`` / ``other``) of every experiment language.
 
-        return BagOfSubwordsEncoder(get_tokenizer("tiny"))
-    from .encoder import SentenceEncoder
+    ``kind="leak_free"``: held-out units only. ``kind="transductive"``: units of the EM pools (UDHR + Sphinx
+    training units), whose NON-PARALLEL sentences the EM stage saw unaligned. Catalogs other than UDHR are
+    sampled down to ``catalog_units`` units each (with ``seed``).
 
-    path = Path(spec)
-    for sub in ("final", "encoder-init"):
-        if (path / sub).is_dir():
-            return SentenceEncoder.from_pretrained(path / sub)
-    try:
-        return SentenceEncoder.from_pretrained(path)
-    except FileNotFoundError as error:  # the cause (kept in the traceback) says what was searched
-        raise FileNotFoundError(f"--model {spec!r} could not be loaded: pass a training run folder (holding final/ "
-                                "or encoder-init/), a save_pretrained folder, a cached hub id or 'bag-of-subwords'"
-                                ) from error
+    Returns:
+        ``pandas.DataFrame`` with the corpus columns (``lang``, ``text``, ``unit_id``, ``source``, ...), sorted
+        by source, unit and language.
+    """
+    import pandas as pd
+
+    from .. import corpus
+
+    split = corpus.default_language_split()
+    langs = set(split["parallel"]) | set(split["group_a"]) | set(split["group_b"]) | {"eng"}
+    df = corpus.load_corpus().to_pandas()
+    df = df[df.lang.isin(langs)].copy()
+    held = corpus.held_out_units()
+    df = df[df.unit_id.isin(held)] if kind == "leak_free" else df[~df.unit_id.isin(held)]
+    df["source"] = np.where(df.source.isin(["udhr", "sphinx"]), df.source, "other")
+    if kind == "transductive":
+        df = df[df.source != "other"]
+    rng = np.random.default_rng(seed)
+    keep = []
+    for src, g in df.groupby("source", sort=True):
+        units = np.array(sorted(g.unit_id.unique()))
+        if src != "udhr" and len(units) > catalog_units:
+            units = rng.choice(units, size=catalog_units, replace=False)
+        keep.append(g[g.unit_id.isin(set(units))])
+    return pd.concat(keep).sort_values(["source", "unit_id", "lang"]).reset_index(drop=True)
 
 
 def _groups() -> dict[str, list[str]]:
-    from .corpus import default_language_split
+    from ..corpus import default_language_split
 
     s = default_language_split()
     return {"PAR": list(s["parallel"]), "A": list(s["group_a"]), "B": list(s["group_b"])}
@@ -59,7 +65,7 @@ def _groups() -> dict[str, list[str]]:
 
 def suite(model, catalog_units: int = 150, seed: int = 0) -> dict:
     """All XRETE-mini tasks for one model; returns ``{task: {metric: value}}``."""
-    from .evaluation import (
+    from . import (
         MiningEvaluator,
         ZeroShotClassificationEvaluator,
         evaluate_bitext_by_language,
@@ -67,8 +73,7 @@ def suite(model, catalog_units: int = 150, seed: int = 0) -> dict:
         make_mining_task,
         rank_correlation,
     )
-    from .evaluation.base import encode
-    from .experiment import eval_rows
+    from .base import encode
 
     groups = _groups()
     rows = eval_rows("leak_free", catalog_units)
@@ -101,7 +106,7 @@ def _rank_correlation(rows, emb, groups, seed, rank_correlation, per_rank: int =
     Uniform pairs would be ~all rank 0 (unrelated), leaving the correlation to noise; equal shares of each
     rank make it measure whether cosine orders translations > same article > same theme > unrelated.
     """
-    from .corpus import silver_ranks
+    from ..corpus import silver_ranks
 
     rng = np.random.default_rng(seed)
     units = rows.unit_id.to_numpy()
@@ -119,27 +124,3 @@ def _rank_correlation(rows, emb, groups, seed, rank_correlation, per_rank: int =
             ranks += [int(r)] * len(k)
         out[f"group={g}/cosine_spearman"] = rank_correlation(emb[a], emb[b], ranks)["cosine_spearman"]
     return out
-
-
-def main(argv=None) -> int:
-    """Evaluate ``--model`` (and each ``--baseline``) and write one JSON with per-model metrics and differences."""
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    p = argparse.ArgumentParser(prog="python -m emmax_core.evaluate", description=__doc__.split("\n")[0])
-    p.add_argument("--model", required=True)
-    p.add_argument("--baseline", action="append", default=[])
-    p.add_argument("--output", default="results.json")
-    p.add_argument("--catalog-units", type=int, default=150)
-    args = p.parse_args(argv)
-    report = {spec: suite(load_model(spec), args.catalog_units) for spec in [args.model] + args.baseline}
-    for base in args.baseline:
-        report[f"{args.model} - {base}"] = {
-            task: {k: report[args.model][task][k] - v for k, v in metrics.items() if isinstance(v, float)}
-            for task, metrics in report[base].items()}
-    Path(args.output).write_text(json.dumps(report, indent=1, default=float))
-    head = {s: report[s]["retrieval"].get("src2trg_accuracy") for s in [args.model] + args.baseline}
-    print(json.dumps({"src2trg_accuracy": head}, indent=1))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

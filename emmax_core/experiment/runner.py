@@ -1,141 +1,39 @@
-"""The central experiment: does EM over unaligned text help NON-PARALLEL languages?
+"""The experiment's runner: train (or load) every run of a suite, evaluate it, cache the scores, aggregate.
 
-Languages are split into PARALLEL (parallel pairs in the warm-up), and groups A and B that take turns as
-NON-PARALLEL (unaligned sentences in the EM stage) and UNSEEN (never trained on) in two folds, so every
-language is measured in both roles from the same warm-up: a paired control. Every run starts from one
-warm-up per seed and trains for the same number of steps; the headline of a run is
-
-    (delta NON-PARALLEL - delta UNSEEN), deltas against the warm-up, averaged over folds and sources,
-
-with its mean and spread (standard deviation) over seeds. Scores are xx->English acc@1 on held-out units
-(leak-free: no EM pool contains them) and, transductively, on units the EM pools contained.
-
-``python -m emmax_core.experiment --output-dir results`` (``make results``) trains what is missing (models
-cached by :mod:`emmax_core.zoo`, metrics cached per model in ``results/cache``), then writes
-``results/README.md`` with tables and diagnostics plots; ``make results`` adds ``--results-json
-emmax_core/data/results/results.json``, the package data that :func:`emmax_core.results.load` reads.
+Every run starts from one warm-up per seed and trains for the same number of steps (book:
+:ref:`experiment-runs`); each run's scores are cached per model in ``OUTPUT_DIR/cache`` and its models by
+:mod:`emmax_core.zoo`, so a second ``make results`` only re-aggregates.
 
 Taught in: notebooks/07_evaluation.ipynb and notebooks/09_ablations.ipynb.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
+import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 
-#: Every run of the experiment: name -> (description, config overrides on the tiny preset, paper-faithful?).
-#: Runs whose third field is False are named deviations from the paper, reported beside it.
-RUNS: dict[str, tuple[str, dict, bool]] = {
-    "bag_of_subwords": ("bag of subwords (one-hot subword counts, no training)", {}, True),
-    "warmup": ("warm-up only (stage 1 InfoNCE on parallel pairs)", {}, True),
-    "infonce": ("plain InfoNCE continued on parallel pairs", {}, True),
-    "ctl": ("MoCo control: same EM batches, every non-partner rank 0", {"ranks": {"labeller": "ctl"}}, True),
-    "em": ("EMMA-X EM as specified (GMM pseudo-labels)", {}, True),
-    "oracle": ("ORACLE: true translations labelled top rank", {"ranks": {"labeller": "oracle"}}, True),
-    "oracle_nn": ("ORACLE top-1: top rank only where the nearest cross-language neighbour is a translation",
-                  {"ranks": {"labeller": "oracle_nn"}}, True),
-    "em_mnn": ("VARIANT (deviation): top rank only for GMM-gated mutual nearest neighbours",
-               {"ranks": {"labeller": "gmm_mnn"}}, False),
-    "em_topk": ("VARIANT (deviation): top rank for top-3 neighbours both modules rank high",
-                {"ranks": {"labeller": "gmm_topk"}}, False),
-    "em_curriculum": ("VARIANT (deviation): GMM labels, top rank capped to the 1..3 most similar per query",
-                      {"ranks": {"labeller": "gmm_curriculum"}}, False),
-    "em_n2": ("ablation: N = 2 ranks", {"ranks": {"num_ranks": 2}}, True),
-    "em_n8": ("ablation: N = 8 ranks", {"ranks": {"num_ranks": 8}}, True),
-    "em_fc": ("ablation: fully-connected rank classifier instead of the GMM", {"ranks": {"classifier": "fc"}}, True),
-    "em_no_mono": ("ablation: EM without NON-PARALLEL rows", {"train": {"em_mono_per_batch": 0}}, True),
-}
-EM_LIKE = ("ctl", "em", "oracle", "oracle_nn", "em_mnn", "em_topk", "em_curriculum", "em_n2", "em_n8", "em_fc",
-           "em_no_mono")
-EVAL_VERSION = 1
-
-#: Lever (a), a better backbone: name -> (description, overrides of the warm-up only, paper-faithful?).
-#: EM-like runs on a backbone use the tiny preset's EM settings (unless BACKBONE_EM says otherwise); they are
-#: reported as ``run@backbone`` with deltas against that backbone's own warm-up.
-BACKBONES: dict[str, tuple[str, dict, bool]] = {
-    "tiny": ("tiny XLM-R, 400 steps of xx-English InfoNCE (the default warm-up)", {}, True),
-    "multiway": ("VARIANT (deviation): xx-yy pairs of any two PARALLEL languages (multi-way units)",
-                 {"data": {"pairs": "multiway"}}, False),
-    "mlm": ("VARIANT (deviation): InfoNCE + MLM on every language's text (one sentence per pair, 400 steps)",
-            {"encoder": {"mlm": True}, "train": {"mlm_weight": 1.0}, "data": {"mlm_text": "all"}}, False),
-    # English WordPiece: only Latin-script languages are meaningful (emmax_core.pretrained); ~13x slower.
-    "minilm": ("VARIANT (deviation): pretrained English MiniLM-L6 from PyPI, 100 steps of 16 pairs at lr 3e-5; "
-               "a Latin-script track", {"encoder": "pretrained:minilm",
-                                        "train": {"init_steps": 100, "init_pairs_per_batch": 16, "lr": 3e-5,
-                                                  "warmup_steps": 10}}, False),
-}
-#: EM settings of a backbone whose EM cannot use the tiny preset's (a pretrained model wants a small lr).
-BACKBONE_EM: dict[str, dict] = {
-    "minilm": {"train": {"lr": 2e-5, "em_steps": 60, "em_pairs_per_batch": 8, "em_mono_per_batch": 16},
-               "ranks": {"queue_size": 256}},
-}
+from .registry import BACKBONE_EM, BACKBONES, EM_LIKE, EVAL_VERSION, RUNS, ExperimentConfig, run_label
 
 
 def _resolve(overrides: dict) -> dict:
     """Expand symbolic encoders (``"pretrained:minilm"``) into their config, found on this machine."""
     if overrides.get("encoder") == "pretrained:minilm":
-        from .pretrained import minilm_config
+        from ..pretrained import minilm_config
 
         return {**overrides, "encoder": minilm_config(max_length=64).to_dict()}
     return overrides
 
 
-def split_label(label: str) -> tuple[str, str]:
-    """``"em@multiway"`` -> ``("em", "multiway")``; a plain run name is on the ``"tiny"`` backbone."""
-    run, _, backbone = label.partition("@")
-    return run, backbone or "tiny"
-
-
-def run_label(run: str, backbone: str = "tiny") -> str:
-    """The name a run is reported under: ``run`` on the default backbone, else ``run@backbone``."""
-    return run if backbone == "tiny" else f"{run}@{backbone}"
-
-
-def describe(label: str) -> tuple[str, bool]:
-    """(description, paper-faithful?) of a reported run label."""
-    run, backbone = split_label(label)
-    text, faithful = RUNS[run][0], RUNS[run][2]
-    if backbone != "tiny":
-        text, faithful = f"{text}; backbone `{backbone}`: {BACKBONES[backbone][0]}", False
-    return text, faithful
-
-
-@dataclass(frozen=True)
-class ExperimentConfig:
-    """Which runs, seeds and folds; evaluation sample sizes; parallel workers.
-
-    Ablations run on ``ablation_folds`` only, to keep ``make results`` near its CPU budget (it is over: ~2 h).
-    """
-
-    seeds: tuple[int, ...] = (0, 1, 2)
-    folds: tuple[str, ...] = ("A", "B")
-    # em_fc runs on both folds: it was the one ablation ahead of EM on fold A, so it gets the fold swap
-    main_runs: tuple[str, ...] = ("ctl", "em", "oracle", "oracle_nn", "em_mnn", "em_topk", "em_curriculum", "em_fc")
-    ablations: tuple[str, ...] = ("em_n2", "em_n8", "em_no_mono")
-    ablation_folds: tuple[str, ...] = ("A",)
-    backbones: tuple[str, ...] = ("multiway", "mlm", "minilm")  # lever (a): warm-up variants besides "tiny"
-    backbone_runs: tuple[str, ...] = ("em", "oracle")  # EM-like runs repeated on each backbone
-    # Backbones measured by their warm-up and neighbourhood probe only: an EM step of MiniLM takes ~5 s on one
-    # CPU thread, so its 12 EM runs (3 seeds x 2 folds x em/oracle) would add ~40 min on 2 cores; use a GPU.
-    probe_only: tuple[str, ...] = ("minilm",)
-    catalog_units: int = 80  # held-out / pool units sampled per catalog scope for evaluation
-    workers: int = 2
-    quick: bool = False  # tiny step counts, for tests
-    profile: str = "tiny"  # "colab": the same experiment with xlm-roberta-base on a GPU (the paper's setting)
-    overrides: dict = field(default_factory=dict)
-
-
 def base_config(seed: int, fold: str, exp: ExperimentConfig, extra: dict | None = None):
     """The profile's preset with the run's seed, fold and overrides (and test-sized steps when ``quick``)."""
-    from .config import preset
+    from ..config import preset
 
     cfg = preset(exp.profile).replace(train={"seed": seed}, data={"fold": fold})
     if exp.quick:
@@ -147,43 +45,6 @@ def base_config(seed: int, fold: str, exp: ExperimentConfig, extra: dict | None 
     return cfg
 
 
-def eval_rows(kind: str, catalog_units: int, seed: int = 7):
-    """Evaluation rows (``source`` relabelled ``udhr`` / ``sphinx`` / ``other``) of every experiment language.
-
-    ``kind="leak_free"``: held-out units only. ``kind="transductive"``: units of the EM pools (UDHR + Sphinx
-    training units), whose NON-PARALLEL sentences the EM stage saw unaligned.
-    """
-    from . import corpus
-
-    split = corpus.default_language_split()
-    langs = set(split["parallel"]) | set(split["group_a"]) | set(split["group_b"]) | {"eng"}
-    df = corpus.load_corpus().to_pandas()
-    df = df[df.lang.isin(langs)].copy()
-    held = corpus.held_out_units()
-    df = df[df.unit_id.isin(held)] if kind == "leak_free" else df[~df.unit_id.isin(held)]
-    df["source"] = np.where(df.source.isin(["udhr", "sphinx"]), df.source, "other")
-    if kind == "transductive":
-        df = df[df.source != "other"]
-    rng = np.random.default_rng(seed)
-    keep = []
-    for src, g in df.groupby("source", sort=True):
-        units = np.array(sorted(g.unit_id.unique()))
-        if src != "udhr" and len(units) > catalog_units:
-            units = rng.choice(units, size=catalog_units, replace=False)
-        keep.append(g[g.unit_id.isin(set(units))])
-    import pandas as pd
-
-    return pd.concat(keep).sort_values(["source", "unit_id", "lang"]).reset_index(drop=True)
-
-
-def _groups(fold: str) -> dict[str, list[str]]:
-    from . import corpus
-
-    s = corpus.default_language_split()
-    np_, uns = (s["group_a"], s["group_b"]) if fold == "A" else (s["group_b"], s["group_a"])
-    return {"PAR": s["parallel"], "NP": np_, "UNS": uns}
-
-
 def _evaluate(model, exp: ExperimentConfig, probe: bool = False) -> tuple[dict, dict]:
     """Retrieval scores on both kinds of rows; with ``probe``, the neighbourhood probe of groups A and B.
 
@@ -191,8 +52,9 @@ def _evaluate(model, exp: ExperimentConfig, probe: bool = False) -> tuple[dict, 
     (NON-PARALLEL in one fold each, never in a warm-up pair), candidates every language of the same source,
     as in the EM candidate pool. Each row set is encoded once.
     """
-    from . import corpus
-    from .evaluation import NeighbourhoodEvaluator, encode, evaluate_bitext_by_language
+    from ..corpus import default_language_split
+    from ..evaluation import NeighbourhoodEvaluator, encode, evaluate_bitext_by_language
+    from ..evaluation.suite import eval_rows
 
     out, neighbourhood = {}, {}
     for kind in ("leak_free", "transductive"):
@@ -201,14 +63,14 @@ def _evaluate(model, exp: ExperimentConfig, probe: bool = False) -> tuple[dict, 
         m = evaluate_bitext_by_language(emb, rows, pivot="eng")
         out[kind] = {k: v for k, v in m.items() if k.startswith("source=") and k.endswith("/src2trg_accuracy")}
         if probe and kind == "transductive":
-            split = corpus.default_language_split()
+            split = default_language_split()
             neighbourhood = NeighbourhoodEvaluator(rows, split["group_a"] + split["group_b"], ks=(1, 10)).score(emb)
     return out, neighbourhood
 
 
 def _diagnostics(run_dir: Path) -> dict:
     """Means over the EM steps of the pseudo-label diagnostics (precision/recall of the top rank etc.)."""
-    from .zoo import load_history
+    from ..zoo import load_history
 
     em = [r for r in load_history(run_dir) if r["stage"] == "em"]
     top = max((len(r["gmm_counts"]) for r in em), default=4) - 1
@@ -232,8 +94,8 @@ def run_job(job: dict) -> dict:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import torch
 
-    from .encoder import SentenceEncoder
-    from .zoo import run_key, train_or_load
+    from ..encoder import SentenceEncoder
+    from ..zoo import run_key, train_or_load
 
     torch.set_num_threads(job.get("threads", 1))
     exp = ExperimentConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in job["exp"].items()})
@@ -249,12 +111,13 @@ def run_job(job: dict) -> dict:
     cache = Path(job["cache_dir"]) / f"{label}-s{seed}-{fold}-{key}.json"
     if cache.exists():
         return json.loads(cache.read_text())
+    started = time.time()
     warm = train_or_load(warm_cfg, run_label("warmup", backbone).replace("@", "_"), "init-encoder",
                          show_progress_bar=False)
     diag = {}
     if name == "bag_of_subwords":
-        from .evaluation import BagOfSubwordsEncoder
-        from .tokenizer import get_tokenizer
+        from ..evaluation import BagOfSubwordsEncoder
+        from ..tokenizer import get_tokenizer
 
         model = BagOfSubwordsEncoder(get_tokenizer(cfg.encoder.tokenizer))  # the profile's own tokenizer
     elif name == "warmup":
@@ -266,8 +129,12 @@ def run_job(job: dict) -> dict:
     else:
         run = train_or_load(cfg, name, stages, init_from=warm, show_progress_bar=False)
         model, diag = SentenceEncoder.from_pretrained(run / "final"), _diagnostics(run)
+    trained = time.time()
     scores, neighbourhood = _evaluate(model, exp, probe=name == "warmup")
-    result = {"run": label, "seed": seed, "fold": fold, "scores": scores, "diagnostics": diag}
+    # what this job cost when it was computed (kept in the cache, so a re-aggregation still reports it)
+    cost = {"started": started, "train_seconds": trained - started, "eval_seconds": time.time() - trained,
+            "invocation": job.get("invocation"), "workers": exp.workers, "cpus": os.cpu_count()}
+    result = {"run": label, "seed": seed, "fold": fold, "scores": scores, "diagnostics": diag, "cost": cost}
     if name == "warmup":
         result["neighbourhood"] = neighbourhood
     cache.parent.mkdir(parents=True, exist_ok=True)
@@ -278,16 +145,14 @@ def run_job(job: dict) -> dict:
 
 
 def jobs(exp: ExperimentConfig, cache_dir: Path) -> list[dict]:
-    """Every (run, seed, fold) of the experiment; fold-independent runs are listed once per seed."""
+    """Every (run, seed, fold) of the experiment's suite; fold-independent runs are listed once per seed."""
     out = []
     for seed in exp.seeds:
-        for name in ("bag_of_subwords", "warmup", "infonce"):
-            out.append({"run": name, "seed": seed, "fold": "A"})
+        out += [{"run": name, "seed": seed, "fold": "A"} for name in ("bag_of_subwords", "warmup", "infonce")
+                if exp.suite != "levers" or name == "warmup"]
         for fold in exp.folds:
-            out += [{"run": r, "seed": seed, "fold": fold} for r in exp.main_runs]
-        for fold in exp.ablation_folds:
-            out += [{"run": r, "seed": seed, "fold": fold} for r in exp.ablations]
-        for b in exp.backbones:
+            out += [{"run": r, "seed": seed, "fold": fold} for r in exp.runs_on(fold)]
+        for b in exp.lever_backbones:
             out.append({"run": "warmup", "seed": seed, "fold": "A", "backbone": b})
             if b not in exp.probe_only:
                 out += [{"run": r, "seed": seed, "fold": f, "backbone": b}
@@ -296,15 +161,17 @@ def jobs(exp: ExperimentConfig, cache_dir: Path) -> list[dict]:
 
 
 def run_all(exp: ExperimentConfig, output_dir, results_json=None, before=None) -> dict:
-    """Run every job (warm-ups first), aggregate, and write ``results.json`` + ``README.md``.
+    """Run every job of the suite (warm-ups first), aggregate, and write ``results.json`` + ``README.md``.
 
     ``results.json`` goes to ``results_json`` when given (``make results``: the package's
     ``emmax_core/data/results/results.json``, read by :func:`emmax_core.results.load`), else into ``output_dir``.
     """
-    from .evaluation.report import aggregate, write_report
+    from .aggregate import aggregate
+    from .report import write_report
 
     out = Path(output_dir)
-    todo = jobs(exp, out / "cache")
+    invocation = time.time()  # jobs computed by this call share it: the experiment's cost is read from them
+    todo = [{**j, "invocation": invocation} for j in jobs(exp, out / "cache")]
     warmups = [j for j in todo if j["run"] == "warmup"]
     threads = max(1, (os.cpu_count() or 2) // max(exp.workers, 1))  # a GPU run wants --workers 1
     if exp.workers <= 1:
@@ -319,50 +186,3 @@ def run_all(exp: ExperimentConfig, output_dir, results_json=None, before=None) -
     summary = aggregate(results, exp)
     write_report(summary, out, results_json, before)
     return summary
-
-
-def main(argv=None) -> int:
-    """``python -m emmax_core.experiment --output-dir results [--seeds 0 1 2] [--workers 2] [--quick]``."""
-    p = argparse.ArgumentParser(prog="python -m emmax_core.experiment", description=__doc__.split("\n")[0])
-    p.add_argument("--output-dir", default="results", help="README.md, figures and the per-model cache")
-    p.add_argument("--results-json", default=None,
-                   help="where results.json goes (default: OUTPUT_DIR/results.json; `make results` writes the "
-                        "package's emmax_core/data/results/results.json, read by emmax_core.results.load)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--quick", action="store_true", help="test-sized runs (minutes, not meaningful numbers)")
-    p.add_argument("--profile", default="tiny", choices=["tiny", "colab"],
-                   help="colab: xlm-roberta-base on one GPU (use --workers 1)")
-    p.add_argument("--backbones", nargs="*", default=None, choices=list(BACKBONES)[1:],
-                   help="lever (a): warm-up variants besides the default (tiny profile: all; colab: none, "
-                        "xlm-roberta-base is the pretrained backbone the paper assumes)")
-    p.add_argument("--probe-only", nargs="*", default=list(ExperimentConfig.probe_only), choices=list(BACKBONES)[1:],
-                   help="backbones measured by warm-up + neighbourhood probe only (no EM runs); "
-                        "pass nothing to run EM on every backbone")
-    p.add_argument("--compare-with", default="before_rank_mean_fix", metavar="NAME",
-                   help="snapshot of emmax_core.results to compare with in README.md's 'What changed' ('' = none)")
-    p.add_argument("--report-only", action="store_true",
-                   help="rewrite README.md and the figures from the existing results.json, without running")
-    args = p.parse_args(argv)
-    before = None
-    if args.compare_with:
-        from .results import load
-
-        before = (args.compare_with, load(args.compare_with))
-    if args.report_only:
-        from .evaluation.report import write_report
-
-        source = Path(args.results_json or Path(args.output_dir) / "results.json")
-        write_report(json.loads(source.read_text()), Path(args.output_dir), args.results_json, before)
-        return 0
-    exp = ExperimentConfig(seeds=tuple(args.seeds), workers=args.workers, quick=args.quick, profile=args.profile,
-                           backbones=tuple(args.backbones if args.backbones is not None else
-                                           ExperimentConfig.backbones if args.profile == "tiny" else ()),
-                           probe_only=tuple(args.probe_only))
-    summary = run_all(exp, args.output_dir, args.results_json, before)
-    print(json.dumps(summary["headline"], indent=1))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
