@@ -207,25 +207,41 @@ def check_enqueue(fn: Callable) -> None:
 _GMM_CASES = {"N=4, D=3": (4, 3, 5, 7), "N=2 ranks": (2, 5, 3, 4), "one query": (3, 2, 1, 6)}
 
 
+def _check_gmm_function(name: str, fn: Callable, inputs: Callable, offset: int, reference: Callable,
+                        reference_name: str, hint: str) -> None:
+    """Compare ``fn(gmm, *inputs(rows, dim, generator))`` with ``reference(gmm, ...)`` on every GMM case.
+
+    The inputs' generator is seeded with the case's seed plus ``offset``.
+    """
+    n = 0
+    for case, (ranks, dim, rows, seed) in _GMM_CASES.items():
+        gmm = _gmm(ranks, dim, seed)
+        args = inputs(rows, dim, torch.Generator().manual_seed(seed + offset))
+        with torch.no_grad():
+            expected, got = reference(gmm, *args), fn(gmm, *args)
+        _expect(name, case, expected, got, hint)
+        n += 1
+    _done(name, n, reference_name)
+
+
 def check_naive_log_joint(fn: Callable) -> None:
     """Exercise ex-03-1 (chapter 03): ``fn(gmm, d)`` is log p(d, z=r) by the formula, for explicit differences.
 
     ``gmm``: a :class:`~emmax_core.gmm.GaussianMixtureRankClassifier` (float64); ``d``: (n, D).
     Returns (n, N), as ``gmm.log_joint(d, zeros(1, D))[:, 0]``.
     """
-    name, n = "naive_log_joint", 0
-    for case, (ranks, dim, rows, seed) in _GMM_CASES.items():
-        gmm = _gmm(ranks, dim, seed)
-        d = torch.randn(rows, dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-        with torch.no_grad():
-            expected = gmm.log_joint(d, torch.zeros(1, dim, dtype=d.dtype))[:, 0]
-            got = fn(gmm, d)
-        _expect(name, case, expected, got,
-                "log pi_r = log_softmax(mixing_logits) (not the logits themselves); the normaliser is "
-                "-1/2 (D log 2 pi + sum log_vars[r]); the Mahalanobis term divides by exp(log_vars), it does "
-                "not multiply")
-        n += 1
-    _done(name, n, "GaussianMixtureRankClassifier.log_joint")
+    _check_gmm_function(
+        "naive_log_joint", fn, lambda rows, dim, g: (torch.randn(rows, dim, generator=g, dtype=torch.float64),), 0,
+        lambda gmm, d: gmm.log_joint(d, torch.zeros(1, d.shape[1], dtype=d.dtype))[:, 0],
+        "GaussianMixtureRankClassifier.log_joint",
+        "log pi_r = log_softmax(mixing_logits) (not the logits themselves); the normaliser is "
+        "-1/2 (D log 2 pi + sum log_vars[r]); the Mahalanobis term divides by exp(log_vars), it does not multiply")
+
+
+def _self_pair(rows: int, dim: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    queries, candidates = _unit(rows, dim, g), _unit(rows + 2, dim, g)
+    candidates[0] = queries[0]  # a self pair: distance 0
+    return queries, candidates
 
 
 def check_expanded_log_joint(fn: Callable) -> None:
@@ -234,18 +250,11 @@ def check_expanded_log_joint(fn: Callable) -> None:
     ``queries``: (B, D); ``candidates``: (Q, D). Returns (B, Q, N) log p(q_i - c_j, z=r) without building the
     (B, Q, N, D) tensor, as :meth:`~emmax_core.gmm.GaussianMixtureRankClassifier.log_joint`.
     """
-    name, n = "expanded_log_joint", 0
-    for case, (ranks, dim, rows, seed) in _GMM_CASES.items():
-        gmm, g = _gmm(ranks, dim, seed), torch.Generator().manual_seed(seed + 1)
-        queries, candidates = _unit(rows, dim, g), _unit(rows + 2, dim, g)
-        candidates[0] = queries[0]  # a self pair: distance 0
-        with torch.no_grad():
-            expected, got = gmm.log_joint(queries, candidates), fn(gmm, queries, candidates)
-        _expect(name, case, expected, got,
-                "expand sum_h (q_h - c_h - mu_h)^2 w_h with w = exp(-log_vars): q^2.w + c^2.w - 2 (q*w).c "
-                "- 2 (q - c).(mu*w) + mu^2.w; mind the sign of the cross terms")
-        n += 1
-    _done(name, n, "GaussianMixtureRankClassifier.log_joint")
+    _check_gmm_function(
+        "expanded_log_joint", fn, _self_pair, 1, lambda gmm, q, c: gmm.log_joint(q, c),
+        "GaussianMixtureRankClassifier.log_joint",
+        "expand sum_h (q_h - c_h - mu_h)^2 w_h with w = exp(-log_vars): q^2.w + c^2.w - 2 (q*w).c "
+        "- 2 (q - c).(mu*w) + mu^2.w; mind the sign of the cross terms")
 
 
 def check_posteriors(fn: Callable) -> None:
@@ -253,17 +262,11 @@ def check_posteriors(fn: Callable) -> None:
 
     Each (i, j) sums to 1 over the ranks (last axis); equals ``gmm(queries, candidates).exp()``.
     """
-    name, n = "posteriors", 0
-    for case, (ranks, dim, rows, seed) in _GMM_CASES.items():
-        gmm, g = _gmm(ranks, dim, seed), torch.Generator().manual_seed(seed + 2)
-        queries, candidates = _unit(rows, dim, g), _unit(rows + 1, dim, g)
-        with torch.no_grad():
-            expected, got = gmm(queries, candidates).exp(), fn(gmm, queries, candidates)
-        _expect(name, case, expected, got,
-                "normalise the joint log-densities over the ranks (the last axis, dim=-1) with a softmax, "
-                "not over the candidates")
-        n += 1
-    _done(name, n, "GaussianMixtureRankClassifier.forward")
+    _check_gmm_function(
+        "posteriors", fn, lambda rows, dim, g: (_unit(rows, dim, g), _unit(rows + 1, dim, g)), 2,
+        lambda gmm, q, c: gmm(q, c).exp(), "GaussianMixtureRankClassifier.forward",
+        "normalise the joint log-densities over the ranks (the last axis, dim=-1) with a softmax, "
+        "not over the candidates")
 
 
 def check_nearest_rank(fn: Callable) -> None:
