@@ -247,11 +247,12 @@ class RankingInfoNCELoss(nn.Module):
         return cls(config.num_ranks, config.tau_low, config.tau_high, getattr(config, "exclude_empty_rows", False))
 
     def forward(self, sims: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """sims (B, Q), labels (B, Q) long ranks (-1 = left out) -> scalar."""
         return ranking_info_nce(sims, labels, self.temperatures, self.exclude_empty_rows)
 
 
 class InfoNCELoss(nn.Module):
-    """`info_nce` with a fixed temperature. forward(sims (B, Q), positive_index (B,), mask=None) -> scalar.
+    """`info_nce` with a fixed temperature tau (0.05 in the EMMA-X warm-up).
 
     Differences from the reference implementation: see `info_nce`.
     Book: :ref:`fidelity-stage1`. Taught in: notebooks/02_encoders_and_init.ipynb
@@ -262,11 +263,12 @@ class InfoNCELoss(nn.Module):
         self.temperature = temperature
 
     def forward(self, sims, positive_index, mask=None) -> torch.Tensor:
+        """sims (B, Q), positive_index (B,) long, optional mask (B, Q) bool (True = left out) -> scalar."""
         return info_nce(sims, positive_index, self.temperature, mask)
 
 
 class RankCrossEntropyLoss(nn.Module):
-    """`rank_cross_entropy` with a fixed rank confidence. forward(log_posteriors, labels, mask=None) -> scalar.
+    """`rank_cross_entropy` with a fixed rank confidence eps (the label smoothing, 0.3 in the reference).
 
     Differences from the reference implementation: see `rank_cross_entropy`.
     Book: :ref:`algorithm-gmm`. Taught in: notebooks/03_ranks_and_gmm.ipynb
@@ -282,4 +284,5 @@ class RankCrossEntropyLoss(nn.Module):
         return cls(config.rank_confidence)
 
     def forward(self, log_posteriors, labels, mask=None) -> torch.Tensor:
+        """log_posteriors (B, Q, N), labels (B, Q) long (-1 = left out), optional mask (B, Q) bool -> scalar."""
         return rank_cross_entropy(log_posteriors, labels, self.rank_confidence, mask)
