@@ -33,7 +33,8 @@ from .batches import build_sampler
 from .checkpoint import STAGE_ORDER, CheckpointMixin
 from .diagnostics import em_diagnostics
 from .encoder import SentenceEncoder
-from .gmm import FullyConnectedRankClassifier, GaussianMixtureRankClassifier
+from .fc_classifier import FullyConnectedRankClassifier
+from .gmm import GaussianMixtureRankClassifier
 from .labelling import encoder_labels, true_translations
 from .losses import info_nce, mask_tokens, mlm_loss, rank_cross_entropy, ranking_info_nce
 from .momentum import KeyQueue, MomentumEncoder
@@ -238,9 +239,15 @@ class EMMAXTrainer(CheckpointMixin):
         self._step_optimizers()
         self._step_buffer.add(k, batch, self.rank_means.statistics(sims.detach(), gmm_pred))  # unclamped
         out = {name: float(value.detach()) for name, value in losses.items()}
-        out.update(em_diagnostics(sims.detach(), gmm_pred, rm_labels, enc_labels, truth, partner, cand_langs,
-                                  langs, r.num_ranks))
+        if self._logged_step("em"):  # diagnostics only where they are recorded: they never feed training
+            out.update(em_diagnostics(sims.detach(), gmm_pred, rm_labels, enc_labels, truth, partner, cand_langs,
+                                      langs, r.num_ranks))
         return out
+
+    def _logged_step(self, stage: str) -> bool:
+        """Whether the optimizer step in progress (``progress + 1``) is written to the history."""
+        step, total = self.progress[stage] + 1, self._stage_steps(stage)
+        return step % self.config.train.log_every == 0 or step == total or step == 1
 
     def _stage_steps(self, stage: str) -> int:
         t = self.config.train
@@ -274,12 +281,13 @@ class EMMAXTrainer(CheckpointMixin):
                 bar.close()
                 self.save_state()
                 return False
+            logged = self._logged_step(stage)
             metrics = self._optimizer_step(stage)
             self.progress[stage] += 1
             step = self.progress[stage]
             if budget[0] is not None:
                 budget[0] -= 1
-            if step % t.log_every == 0 or step == total or step == 1:
+            if logged:
                 self.history.append(self._record(stage, step, metrics))
             if t.checkpoint_every and step % t.checkpoint_every == 0 and step < total:
                 self.save_state()

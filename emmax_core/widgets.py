@@ -39,7 +39,8 @@ def load_rank_modules(run, device: str | torch.device = "cpu"):
 
     Taught in: notebooks/06_rank_visualizations.ipynb
     """
-    from .gmm import FullyConnectedRankClassifier, GaussianMixtureRankClassifier
+    from .fc_classifier import FullyConnectedRankClassifier
+    from .gmm import GaussianMixtureRankClassifier
     from .ranks import RankMeans
 
     run = Path(run)

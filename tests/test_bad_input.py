@@ -35,7 +35,8 @@ from emmax_core.config import DataConfig, EMMAXConfig, EncoderConfig, RankConfig
 from emmax_core.corpus import held_out_units, list_languages, monolingual_pool, parallel_pairs, silver_rank
 from emmax_core.encoder import SentenceEncoder
 from emmax_core.evaluation import cosine_similarity_matrix, encode, rank_correlation, translation_accuracy
-from emmax_core.gmm import FullyConnectedRankClassifier, GaussianMixtureRankClassifier
+from emmax_core.fc_classifier import FullyConnectedRankClassifier
+from emmax_core.gmm import GaussianMixtureRankClassifier
 from emmax_core.labelling import encoder_labels
 from emmax_core.losses import info_nce, mask_tokens, rank_cross_entropy, ranking_info_nce
 from emmax_core.momentum import KeyQueue

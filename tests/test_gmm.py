@@ -7,7 +7,8 @@ import pytest
 import torch
 from sklearn.mixture import GaussianMixture
 
-from emmax_core.gmm import FullyConnectedRankClassifier, GaussianMixtureRankClassifier
+from emmax_core.fc_classifier import FullyConnectedRankClassifier
+from emmax_core.gmm import GaussianMixtureRankClassifier
 
 
 def _unit(n, d, gen):

@@ -8,6 +8,7 @@ import torch
 
 from emmax_core.batches import CorpusSampler
 from emmax_core.config import tiny
+import emmax_core.trainer as emmax_trainer_module
 from emmax_core.trainer import EMMAXTrainer, resolve_precision
 
 PARALLEL = ["spa", "deu", "fra", "rus", "cmn", "arb"]
@@ -247,3 +248,29 @@ def test_sharded_samplers_draw_different_batches_and_the_same_stream(fixture_row
     assert [b.index for b in stream] == [0, 1, 2, 3] and [b.index for b in drawn[1]] == [1, 3]
     with pytest.raises(ValueError, match="shard_index"):
         _sampler(fixture_rows).shard(2, 2)
+
+
+def test_diagnostics_only_on_logged_steps_and_never_change_training(tmp_path, fixture_rows, make_tiny_encoder):
+    every = _trainer(tmp_path / "every", fixture_rows, make_tiny_encoder)
+    every.train()
+    sparse = EMMAXTrainer(_config().replace(train={"log_every": 3}), tmp_path / "sparse",
+                          encoder=make_tiny_encoder(seed=0), sampler=_sampler(fixture_rows), show_progress_bar=False)
+    calls = []
+    original = emmax_trainer_module.em_diagnostics
+
+    def counting(*args, **kwargs):
+        calls.append(sparse.progress["em"] + 1)
+        return original(*args, **kwargs)
+
+    emmax_trainer_module.em_diagnostics = counting
+    try:
+        sparse.train()
+    finally:
+        emmax_trainer_module.em_diagnostics = original
+    assert calls == [1, 3, 4]  # the first, every third and the last EM step: the ones written to the history
+    for (name, p), (_, q) in zip(every._raw_encoder.state_dict().items(), sparse._raw_encoder.state_dict().items()):
+        torch.testing.assert_close(p, q, rtol=0, atol=0, msg=name)
+    torch.testing.assert_close(every.rank_means.rank_means, sparse.rank_means.rank_means, rtol=0, atol=0)
+    logged = {r["step"]: r for r in every.history if r["stage"] == "em"}
+    for rec in (r for r in sparse.history if r["stage"] == "em"):
+        assert rec["precision_r3"] == logged[rec["step"]]["precision_r3"], rec["step"]

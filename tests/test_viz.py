@@ -12,7 +12,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from emmax_core import viz, widgets  # noqa: E402
-from emmax_core.gmm import FullyConnectedRankClassifier, GaussianMixtureRankClassifier  # noqa: E402
+from emmax_core.fc_classifier import FullyConnectedRankClassifier  # noqa: E402
+from emmax_core.gmm import GaussianMixtureRankClassifier  # noqa: E402
 from emmax_core.ranks import RankMeans  # noqa: E402
 
 
