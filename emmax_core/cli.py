@@ -149,7 +149,8 @@ def build_experiment_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m emmax_core.experiment",
                                 description="The central experiment: does EM over unaligned text help "
                                             "NON-PARALLEL languages?")
-    p.add_argument("--output-dir", default="results", help="README.md, figures and the per-model cache")
+    p.add_argument("--output-dir", default="results", help="README.md and figures (and the score cache)")
+    p.add_argument("--cache-dir", default=None, help="per-model score cache (default: OUTPUT_DIR/cache)")
     p.add_argument("--results-json", default=None,
                    help="where results.json goes (default: OUTPUT_DIR/results.json; `make results` writes the "
                         "package's emmax_core/data/results/results.json, read by emmax_core.results.load)")
@@ -195,7 +196,7 @@ def experiment_main(argv=None) -> int:
     exp = ExperimentConfig(seeds=tuple(args.seeds), workers=args.workers, quick=args.quick, profile=args.profile,
                            suite=args.suite, probe_only=tuple(args.probe_only),
                            backbones=tuple(default_backbones if args.backbones is None else args.backbones))
-    summary = run_all(exp, args.output_dir, args.results_json, before)
+    summary = run_all(exp, args.output_dir, args.results_json, before, cache_dir=args.cache_dir)
     print(json.dumps(summary["headline"], indent=1))
     return 0
 

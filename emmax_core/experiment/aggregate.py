@@ -130,7 +130,8 @@ def cost(results: list[dict]) -> dict:
         part["train_seconds"] += r["cost"]["train_seconds"]
         part["eval_seconds"] += r["cost"]["eval_seconds"]
     return {"measured": True, "jobs": len(results), "computed": len(rows), "cold": len(rows) == len(results),
-            "wall_seconds": max(ends) - min(r["cost"]["started"] for r in rows), "parts": parts}
+            "wall_seconds": max(ends) - min(r["cost"]["started"] for r in rows), "parts": parts,
+            "workers": rows[0]["cost"].get("workers"), "cpus": rows[0]["cost"].get("cpus")}
 
 
 def backbones(idx: dict, exp) -> dict:

@@ -160,28 +160,28 @@ def jobs(exp: ExperimentConfig, cache_dir: Path) -> list[dict]:
     return [{**j, "exp": asdict(exp), "cache_dir": str(cache_dir)} for j in out]
 
 
-def run_all(exp: ExperimentConfig, output_dir, results_json=None, before=None) -> dict:
-    """Run every job of the suite (warm-ups first), aggregate, and write ``results.json`` + ``README.md``.
+def run_all(exp: ExperimentConfig, output_dir, results_json=None, before=None, cache_dir=None) -> dict:
+    """Run every job of the suite, aggregate, and write ``results.json`` + ``README.md``.
 
     ``results.json`` goes to ``results_json`` when given (``make results``: the package's
     ``emmax_core/data/results/results.json``, read by :func:`emmax_core.results.load`), else into ``output_dir``.
+    Scores are cached per model in ``cache_dir`` (default ``output_dir/cache``; ``make results-levers`` shares
+    ``make results``'s). Each seed's warm-up is listed before the runs that start from it, so with several
+    workers the warm-ups train first and the EM runs follow without a barrier (a run whose warm-up is still
+    training waits for it on the run cache's lock).
     """
     from .aggregate import aggregate
     from .report import write_report
 
     out = Path(output_dir)
     invocation = time.time()  # jobs computed by this call share it: the experiment's cost is read from them
-    todo = [{**j, "invocation": invocation} for j in jobs(exp, out / "cache")]
-    warmups = [j for j in todo if j["run"] == "warmup"]
+    todo = [{**j, "invocation": invocation} for j in jobs(exp, Path(cache_dir) if cache_dir else out / "cache")]
+    todo.sort(key=lambda j: j["run"] != "warmup")  # stable: warm-ups first, the rest in their order
     threads = max(1, (os.cpu_count() or 2) // max(exp.workers, 1))  # a GPU run wants --workers 1
     if exp.workers <= 1:
-        for j in warmups:
-            run_job(j)
         results = [run_job(j) for j in todo]
     else:
-        ctx = get_context("spawn")
-        with ProcessPoolExecutor(exp.workers, mp_context=ctx) as pool:
-            list(pool.map(run_job, [{**j, "threads": threads} for j in warmups]))
+        with ProcessPoolExecutor(exp.workers, mp_context=get_context("spawn")) as pool:
             results = list(pool.map(run_job, [{**j, "threads": threads} for j in todo]))
     summary = aggregate(results, exp)
     write_report(summary, out, results_json, before)
