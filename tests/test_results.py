@@ -63,9 +63,24 @@ def test_figures_are_drawn_from_the_data(summary):
     plt.close("all")
 
 
-@pytest.mark.parametrize("stem", ["07_evaluation", "09_ablations"])
-def test_chapters_read_the_results_through_the_package(stem):
+@pytest.mark.parametrize(("stem", "name"), [("07_evaluation", ""), ("09_ablations", '"levers"')])
+def test_chapters_read_the_results_through_the_package(stem, name):
     code = "\n".join("".join(c["source"]) for c in json.loads((ROOT / "notebooks" / f"{stem}.ipynb").read_text())["cells"]
                      if c["cell_type"] == "code")
-    assert re.search(r"^from emmax_core\.results import (.*, )?load\b", code, flags=re.M) and "summary = load()" in code
+    assert re.search(r"^from emmax_core\.results import (.*, )?load\b", code, flags=re.M)
+    assert f"summary = load({name})" in code
     assert "../" not in code and "Image(" not in code and "results.json" not in code
+
+
+def test_headline_and_levers_are_separate_snapshots():
+    from emmax_core import results
+    from emmax_core.experiment import ExperimentConfig
+
+    headline, levers = results.load(), results.load("levers")
+    assert headline["suite"] == "headline" and levers["suite"] == "levers"
+    ablations = set(ExperimentConfig.ablations)
+    assert not ablations & set(headline["tables"]["leak_free"])
+    assert ablations <= set(levers["tables"]["leak_free"]) and {"em", "ctl", "oracle"} <= set(levers["tables"]["leak_free"])
+    # the runs both contain agree: one cache, one protocol
+    for run in ("em", "oracle"):
+        assert levers["tables"]["leak_free"][run]["headline"] == headline["tables"]["leak_free"][run]["headline"]
