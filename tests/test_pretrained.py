@@ -24,6 +24,27 @@ LATIN_PARALLEL = ["spa", "deu"]  # MiniLM's vocabulary is English WordPiece: Lat
 LATIN_MONO = ["fra", "eng"]
 
 
+@pytest.mark.parametrize("name", ["./no/such/dir", "/no/such/dir", "~/no/such", "runs/x/final", "x/config.json"])
+def test_local_looking_names_that_do_not_exist_name_the_offline_default(name):
+    with pytest.raises(FileNotFoundError, match="does not exist; use the offline default"):
+        pretrained.check_pretrained_source(name, "model")
+    pretrained.check_pretrained_source("owner/hub-model")  # a hub id: left to the loader
+
+
+def test_load_pretrained_turns_loader_failures_into_the_offline_default(monkeypatch, tmp_path):
+    def missing(name, **kwargs):
+        raise OSError(f"{name} is not a local folder and not on the hub")
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(FileNotFoundError, match="could not load tokenizer 'owner/x' \\(HF_HUB_OFFLINE is set.*tiny"):
+        pretrained.load_pretrained(missing, "owner/x", "tokenizer")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    with pytest.raises(FileNotFoundError, match="could not load model 'owner/x': owner/x is not"):
+        pretrained.load_pretrained(missing, "owner/x", "model")
+    assert pretrained.load_pretrained(lambda name, **kw: (name, kw), str(tmp_path), "model", a=1) == (
+        str(tmp_path), {"a": 1})
+
+
 @pytest.fixture(scope="module")
 def minilm_dir():
     try:
