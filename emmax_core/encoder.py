@@ -2,9 +2,9 @@
 
 e(x) = normalize(W_d pool(h(x)) + b_d), where pool is the masked mean of the last hidden states ("mean")
 or the reference's tanh pooler on `<s>` ("cls_pooler"), and W_d is the reference's extra dense layer
-(`projection=True`). An optional RoBERTa LM head shares the backbone for the MLM loss. `encode`,
-`similarity`, `save_pretrained` and `from_pretrained` follow sentence-transformers' conventions so the book's
-readers meet familiar behaviour. Book: :ref:`algorithm-encoder`, :ref:`fidelity-pooling`.
+(`projection=True`). An optional RoBERTa LM head (:class:`~emmax_core.mlm_head.MLMHead`) shares the backbone
+for the MLM loss. `encode`, `similarity`, `save_pretrained` and `from_pretrained` follow sentence-transformers'
+conventions so the book's readers meet familiar behaviour. Book: :ref:`algorithm-encoder`, :ref:`fidelity-pooling`.
 
 Left out on purpose: prompts, multi-process encoding, quantised outputs and `truncate_dim`.
 
@@ -30,6 +30,7 @@ from tqdm.auto import trange
 from transformers import PreTrainedModel, XLMRobertaConfig, XLMRobertaModel
 
 from .config import EncoderConfig
+from .mlm_head import MLMHead
 from .pretrained import check_pretrained_source, load_backbone
 from .tokenizer import get_tokenizer
 
@@ -37,25 +38,6 @@ logger = logging.getLogger(__name__)
 CONFIG_NAME = "emmax_config.json"
 HEADS_NAME = "emmax_heads.safetensors"
 POOLINGS = ("mean", "cls_pooler")
-
-
-class MLMHead(nn.Module):
-    """RoBERTa LM head (dense -> GELU -> LayerNorm -> vocabulary), decoder tied to the input embeddings.
-
-    Differences from the reference implementation: the reference's head is probably untied;
-    tying saves vocab x H parameters (256M for xlm-roberta-large) and is RoBERTa's own choice.
-    """
-
-    def __init__(self, hidden_size: int, vocab_size: int, layer_norm_eps: float = 1e-5):
-        super().__init__()
-        self.dense = nn.Linear(hidden_size, hidden_size)
-        self.layer_norm = nn.LayerNorm(hidden_size, eps=layer_norm_eps)
-        self.bias = nn.Parameter(torch.zeros(vocab_size))
-
-    def forward(self, hidden_states: torch.Tensor, decoder_weight: torch.Tensor) -> torch.Tensor:
-        """Map `(batch, seq, H)` token states to `(batch, seq, vocab)` logits with the `(vocab, H)` embeddings."""
-        x = self.layer_norm(F.gelu(self.dense(hidden_states)))
-        return F.linear(x, decoder_weight, self.bias)
 
 
 class SentenceEncoder(nn.Module):
