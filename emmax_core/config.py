@@ -11,93 +11,20 @@ Taught in: notebooks/02_encoders_and_init.ipynb (presets), notebooks/10_scaling_
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
-import types
-import typing
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .config_checks import Section, check, check_choice, check_positive, unknown_key_error
+
 PROFILES = ("tiny", "colab", "paper")
 LABELLER_NAMES = ("gmm", "oracle", "ctl", "gmm_mnn", "gmm_topk", "oracle_nn", "gmm_curriculum")  # labelling.py
 
 
-def _check(ok: bool, name: str, value: Any, fix: str) -> None:
-    if not ok:
-        raise ValueError(f"{name}={value!r} is invalid: {fix}")
-
-
-def _choice(name: str, value: Any, choices: tuple) -> None:
-    _check(value in choices, name, value, f"use one of {list(choices)}")
-
-
-def _unknown(kind: str, key: str, valid: list[str]) -> ValueError:
-    """The error for an unknown key: the nearest valid name (a typo's likely fix), then all of them."""
-    near = difflib.get_close_matches(key.rpartition(".")[2], valid, n=1)
-    maybe = f"did you mean {near[0]!r}? " if near else ""
-    return ValueError(f"unknown {kind} {key!r}: {maybe}use one of the valid keys: {', '.join(valid)}")
-
-
-def _positive(obj: Any, *names: str, allow_zero: bool = False) -> None:
-    for name in names:
-        value = getattr(obj, name)
-        _check(value > 0 or (allow_zero and value == 0), name, value, "use a number >= 0" if allow_zero else "use > 0")
-
-
-def _coerce(name: str, value: Any, hint: Any) -> Any:
-    """Check one YAML value against a field's type hint; accept `5e-4` strings and lists for tuples."""
-    if isinstance(hint, types.UnionType):  # `X | None`
-        if value is None:
-            return None
-        hint = next(a for a in typing.get_args(hint) if a is not type(None))
-    if typing.get_origin(hint) is tuple:
-        ok = isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
-        _check(ok, name, value, "use a list of strings (or null)")
-        return tuple(value)
-    if hint is float and isinstance(value, str):
-        try:
-            value = float(value)  # PyYAML reads `5e-4` (no dot) as a string
-        except ValueError:
-            pass
-    kinds = {bool: (bool,), int: (int,), float: (int, float), str: (str,)}[hint]
-    ok = isinstance(value, kinds) and (hint is bool or not isinstance(value, bool))
-    _check(ok, name, value, f"use a value of type {hint.__name__}")
-    return float(value) if hint is float else value
-
-
-class _Section:
-    """Shared dict conversion and validated `replace` for the config sections."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a plain, YAML-ready dict (tuples become lists)."""
-        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any], prefix: str = ""):
-        """Build the section from a dict; unknown keys raise `ValueError` listing the valid keys."""
-        _check(isinstance(values, dict), prefix.rstrip(".") or cls.__name__, values, "use a mapping of keys to values")
-        hints = typing.get_type_hints(cls)
-        valid = [f.name for f in dataclasses.fields(cls)]
-        unknown = [k for k in values if k not in valid]
-        if unknown:
-            raise _unknown(f"{cls.__name__} key", prefix + unknown[0], valid)
-        return cls(**{k: _coerce(prefix + k, v, hints[k]) for k, v in values.items()})
-
-    def replace(self, **changes: Any):
-        """Return a copy with `changes` applied (validated, unknown names rejected)."""
-        return type(self).from_dict({**self.to_dict(), **changes})
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, _Section):
-        return value.to_dict()
-    return list(value) if isinstance(value, tuple) else value
-
-
 @dataclasses.dataclass(frozen=True)
-class EncoderConfig(_Section):
+class EncoderConfig(Section):
     """The sentence encoder f_theta: backbone, tokenizer, pooling and (backbone="tiny") architecture.
 
     Taught in: notebooks/02_encoders_and_init.ipynb. Book: :ref:`algorithm-encoder`.
@@ -117,18 +44,18 @@ class EncoderConfig(_Section):
     mlm: bool = False  # add a RoBERTa LM head sharing the backbone (SentenceEncoder.mlm_logits)
 
     def __post_init__(self) -> None:
-        _choice("pooling", self.pooling, ("mean", "cls_pooler"))
-        _positive(self, "hidden_size", "num_layers", "num_heads", "intermediate_size", "max_length")
-        _check(self.vocab_size >= 300, "vocab_size", self.vocab_size, "use >= 300 (256 bytes + specials + merges)")
-        _check(self.hidden_size % self.num_heads == 0, "num_heads", self.num_heads,
+        check_choice("pooling", self.pooling, ("mean", "cls_pooler"))
+        check_positive(self, "hidden_size", "num_layers", "num_heads", "intermediate_size", "max_length")
+        check(self.vocab_size >= 300, "vocab_size", self.vocab_size, "use >= 300 (256 bytes + specials + merges)")
+        check(self.hidden_size % self.num_heads == 0, "num_heads", self.num_heads,
                f"use a divisor of hidden_size={self.hidden_size}")
-        _check(0 <= self.dropout < 1, "dropout", self.dropout, "use a value in [0, 1)")
-        _check(self.tokenizer != "tiny" or self.backbone == "tiny", "tokenizer", self.tokenizer,
+        check(0 <= self.dropout < 1, "dropout", self.dropout, "use a value in [0, 1)")
+        check(self.tokenizer != "tiny" or self.backbone == "tiny", "tokenizer", self.tokenizer,
                f"a hub backbone needs its own tokenizer: set tokenizer={self.backbone!r}")
 
 
 @dataclasses.dataclass(frozen=True)
-class RankConfig(_Section):
+class RankConfig(Section):
     """Semantic ranks, the rank classifier and the MoCo candidate pool.
 
     Taught in: notebooks/03_ranks_and_gmm.ipynb. Book: :ref:`algorithm-ranks` to :ref:`algorithm-moco`.
@@ -147,20 +74,20 @@ class RankConfig(_Section):
     confidence_threshold: float | None = None  # ignore GMM labels below this max posterior (< 1 - epsilon)
 
     def __post_init__(self) -> None:
-        _check(self.num_ranks >= 2, "num_ranks", self.num_ranks, "use num_ranks >= 2 (2 = plain InfoNCE)")
-        _positive(self, "tau_low", "tau_high", "queue_size")
-        _check(self.tau_low <= self.tau_high, "tau_low", self.tau_low, f"use tau_low <= tau_high={self.tau_high}")
-        _check(0 <= self.rank_confidence < 1, "rank_confidence", self.rank_confidence, "use a value in [0, 1)")
-        _check(0 < self.rank_mean_ema <= 1, "rank_mean_ema", self.rank_mean_ema, "use a value in (0, 1]")
-        _check(0 <= self.momentum < 1, "momentum", self.momentum, "use a value in [0, 1)")
-        _choice("classifier", self.classifier, ("gmm", "fc"))
-        _choice("labeller", self.labeller, LABELLER_NAMES)
+        check(self.num_ranks >= 2, "num_ranks", self.num_ranks, "use num_ranks >= 2 (2 = plain InfoNCE)")
+        check_positive(self, "tau_low", "tau_high", "queue_size")
+        check(self.tau_low <= self.tau_high, "tau_low", self.tau_low, f"use tau_low <= tau_high={self.tau_high}")
+        check(0 <= self.rank_confidence < 1, "rank_confidence", self.rank_confidence, "use a value in [0, 1)")
+        check(0 < self.rank_mean_ema <= 1, "rank_mean_ema", self.rank_mean_ema, "use a value in (0, 1]")
+        check(0 <= self.momentum < 1, "momentum", self.momentum, "use a value in [0, 1)")
+        check_choice("classifier", self.classifier, ("gmm", "fc"))
+        check_choice("labeller", self.labeller, LABELLER_NAMES)
         threshold = self.confidence_threshold
-        _check(threshold is None or 0 < threshold < 1, "confidence_threshold", threshold, "use null or a value in (0, 1)")
+        check(threshold is None or 0 < threshold < 1, "confidence_threshold", threshold, "use null or a value in (0, 1)")
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig(_Section):
+class TrainConfig(Section):
     """Optimisation and schedule of the three stages (encoder init, GMM init, EM iterations).
 
     Taught in: notebooks/05_em_iterations.ipynb.
@@ -188,16 +115,16 @@ class TrainConfig(_Section):
     checkpoint_every: int = 50  # steps between mid-stage resumable checkpoints (0 = none)
 
     def __post_init__(self) -> None:
-        _positive(self, "lr", "gmm_lr", "init_temperature", "gradient_accumulation_steps", "init_pairs_per_batch",
+        check_positive(self, "lr", "gmm_lr", "init_temperature", "gradient_accumulation_steps", "init_pairs_per_batch",
                   "em_pairs_per_batch", "log_every")
-        _positive(self, "weight_decay", "warmup_steps", "em_warmup_steps", "init_steps", "gmm_steps", "em_steps",
+        check_positive(self, "weight_decay", "warmup_steps", "em_warmup_steps", "init_steps", "gmm_steps", "em_steps",
                   "em_mono_per_batch", "mlm_weight", "checkpoint_every", allow_zero=True)
-        _check(0 < self.mlm_probability < 1, "mlm_probability", self.mlm_probability, "use a value in (0, 1)")
-        _choice("mixed_precision", self.mixed_precision, ("auto", "no", "bf16", "fp16"))
+        check(0 < self.mlm_probability < 1, "mlm_probability", self.mlm_probability, "use a value in (0, 1)")
+        check_choice("mixed_precision", self.mixed_precision, ("auto", "no", "bf16", "fp16"))
 
 
 @dataclasses.dataclass(frozen=True)
-class DataConfig(_Section):
+class DataConfig(Section):
     """Which text trains which stage. Book: :ref:`experiment-groups`, :ref:`fidelity-data`.
 
     Taught in: notebooks/01_corpus.ipynb
@@ -218,10 +145,10 @@ class DataConfig(_Section):
     mlm_text: str = "batch"  # MLM input: "batch" (the batch's sentences) or "all" (every language's text)
 
     def __post_init__(self) -> None:
-        _choice("fold", self.fold, ("A", "B"))
-        _choice("pairs", self.pairs, ("pivot", "multiway"))
-        _choice("mlm_text", self.mlm_text, ("batch", "all"))
-        _check(0 <= self.udhr_batch_prob <= 1, "udhr_batch_prob", self.udhr_batch_prob, "use a probability in [0, 1]")
+        check_choice("fold", self.fold, ("A", "B"))
+        check_choice("pairs", self.pairs, ("pivot", "multiway"))
+        check_choice("mlm_text", self.mlm_text, ("batch", "all"))
+        check(0 <= self.udhr_batch_prob <= 1, "udhr_batch_prob", self.udhr_batch_prob, "use a probability in [0, 1]")
         for name in ("sources", "em_sources", "parallel_langs", "non_parallel_langs", "unseen_langs"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, tuple):  # lists would break hashing
@@ -249,7 +176,7 @@ class EMMAXConfig:
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
 
     def __post_init__(self) -> None:
-        _check(self.train.mlm_weight == 0 or self.encoder.mlm, "train.mlm_weight", self.train.mlm_weight,
+        check(self.train.mlm_weight == 0 or self.encoder.mlm, "train.mlm_weight", self.train.mlm_weight,
                "an MLM loss needs the LM head: set encoder.mlm=True (or mlm_weight=0)")
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
@@ -259,10 +186,10 @@ class EMMAXConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> EMMAXConfig:
         """Build from nested dicts; missing sections/keys take defaults, unknown keys raise `ValueError`."""
-        _check(isinstance(values, dict), "config", values, "use a mapping with sections " + ", ".join(_SECTIONS))
+        check(isinstance(values, dict), "config", values, "use a mapping with sections " + ", ".join(_SECTIONS))
         unknown = [k for k in values if k not in _SECTIONS]
         if unknown:
-            raise _unknown("section", unknown[0], list(_SECTIONS))
+            raise unknown_key_error("section", unknown[0], list(_SECTIONS))
         return cls(**{k: _SECTIONS[k].from_dict(v or {}, prefix=f"{k}.") for k, v in values.items()})
 
     def replace(self, **sections: Any) -> EMMAXConfig:
@@ -273,8 +200,8 @@ class EMMAXConfig:
         merged = self.to_dict()
         for name, change in sections.items():
             if name not in _SECTIONS:
-                raise _unknown("section", name, list(_SECTIONS))
-            merged[name] = change.to_dict() if isinstance(change, _Section) else {**merged[name], **change}
+                raise unknown_key_error("section", name, list(_SECTIONS))
+            merged[name] = change.to_dict() if isinstance(change, Section) else {**merged[name], **change}
         return EMMAXConfig.from_dict(merged)
 
     @classmethod
@@ -357,7 +284,7 @@ def paper() -> EMMAXConfig:
 
 def preset(name: str) -> EMMAXConfig:
     """Return the preset called `name` ("tiny", "colab" or "paper")."""
-    _choice("profile", name, PROFILES)
+    check_choice("profile", name, PROFILES)
     return {"tiny": tiny, "colab": colab, "paper": paper}[name]()
 
 
@@ -368,7 +295,7 @@ def resolve_profile() -> str:
     """
     name = os.environ.get("EMMAX_PROFILE", "").strip()
     if name:
-        _choice("EMMAX_PROFILE", name, PROFILES)
+        check_choice("EMMAX_PROFILE", name, PROFILES)
         return name
     import torch  # lazily: reading a config should not need torch
 

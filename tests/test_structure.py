@@ -14,7 +14,6 @@ import graphlib
 import io
 import keyword
 import tokenize
-from collections import defaultdict
 from pathlib import Path
 
 import pytest

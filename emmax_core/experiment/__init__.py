@@ -28,7 +28,17 @@ Taught in: notebooks/07_evaluation.ipynb and notebooks/09_ablations.ipynb.
 """
 
 from .aggregate import aggregate, headline
-from .registry import BACKBONE_EM, BACKBONES, EM_LIKE, RUNS, SUITES, ExperimentConfig, describe, run_label, split_label
+from .registry import (
+           BACKBONE_EM,
+           BACKBONES,
+           EM_LIKE,
+           RUNS,
+           SUITES,
+           ExperimentConfig,
+           describe,
+           run_label,
+           split_label,
+)
 from .runner import base_config, jobs, run_all, run_job
 
 __all__ = ["BACKBONES", "BACKBONE_EM", "EM_LIKE", "RUNS", "SUITES", "ExperimentConfig", "aggregate", "base_config",
