@@ -21,6 +21,8 @@ from torch import nn
 
 #: Smallest per-dimension variance at initialisation, relative to the median variance of the data.
 VAR_FLOOR = 1e-2
+#: Rows of candidates per block in the (Q, N) per-candidate terms of `log_joint`.
+_ROW_BLOCK = 8192
 
 
 def _compute_dtype(*tensors: torch.Tensor) -> torch.dtype:
@@ -143,11 +145,42 @@ class GaussianMixtureRankClassifier(nn.Module):
         batch, num_cand = diffs.shape[:2]
         return self.log_joint_diffs(diffs.reshape(batch * num_cand, self.dim)).reshape(batch, num_cand, -1)
 
+    def _log_joint_bnq(self, queries, candidates, scale=None) -> torch.Tensor:
+        """`log_joint` laid out (B, N, Q), the layout its one big matmul writes (see `log_joint`)."""
+        _check_pairs(queries, candidates, scale, self.dim)
+        dtype = _compute_dtype(queries, candidates, self.means)
+        with torch.autocast(device_type=queries.device.type, enabled=False):
+            q, c = queries.detach().to(dtype), candidates.detach().to(dtype)
+            mu, inv_var = self.means.to(dtype), torch.exp(-self.log_vars.to(dtype))  # (N, D) each
+            mu_w, log_norm = mu * inv_var, self._log_norm(dtype)[:, None]  # (N, D), (N, 1)
+            batch, num_cand, n = q.shape[0], c.shape[0], self.num_ranks
+            qw = (q[:, None, :] * inv_var).reshape(batch * n, -1)  # (B*N, D): row (i, r) is q_i * w_r
+            # c^2.w_r and c.(mu*w)_r, (Q, N) each, by blocks of rows: no (Q, D) temporary
+            blocks = [((b * b) @ inv_var.T, b @ mu_w.T) for b in c.split(_ROW_BLOCK)]
+            c2w, cmw = (torch.cat(parts) for parts in zip(*blocks))
+            if scale is None:
+                # -maha/2 = -sum_h w (q - mu)^2 / 2 - (c^2.w)/2 - c.(mu*w) + (q*w).c: one matmul, in-place rest
+                own = ((q[:, None, :] - mu) ** 2 * inv_var).sum(dim=-1)  # (B, N)
+                rows = (log_norm.T - 0.5 * own).reshape(batch * n, 1)
+                out = torch.addmm(rows, qw, c.T).view(batch, n, num_cand)
+                out = out.sub_((0.5 * c2w + cmw).T)
+                # maha >= 0, i.e. log p <= log_norm: removes float cancellation when q ~ c (self pairs)
+                return out.clamp_max_(log_norm)
+            # A weighted squared distance is >= 0; clamping removes float cancellation when q ~ c (self pairs).
+            dist = torch.addmm(((q * q) @ inv_var.T).reshape(batch * n, 1), qw, c.T, alpha=-2)
+            dist = dist.view(batch, n, num_cand).add_(c2w.T).clamp_min_(0)
+            lin = (q @ mu_w.T)[:, :, None] - cmw.T  # (B, N, Q)
+            s = scale.detach().to(dtype)[:, None, :]
+            return log_norm - 0.5 * (s * s * dist - 2 * s * lin + (mu * mu_w).sum(dim=1)[:, None])
+
     def log_joint(self, queries, candidates, scale=None) -> torch.Tensor:
         """log p(d_ij, z=r) for all query/candidate pairs without building (B, Q, N, D).
 
         With w = exp(-log_vars) and x = q_i - c_j, the Mahalanobis term is
-        s^2 [q^2.w + c^2.w - 2 (q*w).c] - 2 s [q.(mu*w) - c.(mu*w)] + mu^2.w, i.e. three matmuls.
+        s^2 [q^2.w + c^2.w - 2 (q*w).c] - 2 s [q.(mu*w) - c.(mu*w)] + mu^2.w. Its only O(B Q N D) part is
+        (q*w).c: ONE (B*N, D) @ (D, Q) matmul, whose (B*N, Q) result receives the other terms in place;
+        the rest costs O((B + Q) N D). Without a scale the q-terms are summed exactly as sum w (q - mu)^2.
+        Peak extra memory: two (B, Q, N) buffers (the matmul's and the returned layout), also in `forward`.
 
         Args:
             queries: (B, D) query embeddings (detached here: stop-gradient to the encoder).
@@ -157,28 +190,13 @@ class GaussianMixtureRankClassifier(nn.Module):
         Returns:
             (B, Q, N) joint log-densities; gradients reach only means, log_vars and mixing_logits.
         """
-        _check_pairs(queries, candidates, scale, self.dim)
-        dtype = _compute_dtype(queries, candidates, self.means)
-        with torch.autocast(device_type=queries.device.type, enabled=False):
-            q, c = queries.detach().to(dtype), candidates.detach().to(dtype)
-            inv_var = torch.exp(-self.log_vars.to(dtype))  # (N, D)
-            mu_w = self.means.to(dtype) * inv_var  # (N, D)
-            batch, num_cand, n = q.shape[0], c.shape[0], self.num_ranks
-            cross = ((q[:, None, :] * inv_var).reshape(batch * n, -1) @ c.T).reshape(batch, n, num_cand)
-            sq = (q * q) @ inv_var.T  # (B, N)
-            # A weighted squared distance is >= 0; clamping removes float cancellation when q ~ c (self pairs).
-            dist = (sq[:, None, :] + ((c * c) @ inv_var.T)[None] - 2 * cross.transpose(1, 2)).clamp_min(0)
-            lin = (q @ mu_w.T)[:, None, :] - (c @ mu_w.T)[None]  # (B, Q, N)
-            const = (self.means.to(dtype) * mu_w).sum(dim=1)  # (N,)
-            if scale is None:
-                maha = dist - 2 * lin + const
-            else:
-                s = scale.detach().to(dtype)[..., None]
-                maha = s * s * dist - 2 * s * lin + const
-            return self._log_norm(dtype) - 0.5 * maha
+        return self._log_joint_bnq(queries, candidates, scale).transpose(1, 2).contiguous()
 
     def forward(self, queries, candidates, scale=None) -> torch.Tensor:
         """Log posteriors log gamma(r | d_ij) = log_softmax_r log p(d_ij, z=r).
+
+        The softmax runs over the rank axis of the (B, N, Q) matmul layout (contiguous in Q, so vectorised),
+        before the one copy into the returned layout.
 
         Args:
             queries: (B, D). candidates: (Q, D). scale: optional (B, Q).
@@ -186,9 +204,12 @@ class GaussianMixtureRankClassifier(nn.Module):
         Returns:
             (B, Q, N) log posteriors.
         """
-        return torch.log_softmax(self.log_joint(queries, candidates, scale), dim=-1)
+        with torch.autocast(device_type=queries.device.type, enabled=False):
+            # the (B, N, Q) log-likelihood is freed once its softmax exists: at most two outputs live
+            log_post = torch.log_softmax(self._log_joint_bnq(queries, candidates, scale), dim=1)
+            return log_post.transpose(1, 2).contiguous()
 
     @torch.no_grad()
     def predict(self, queries, candidates, scale=None) -> torch.Tensor:
         """Hard ranks z_ij = argmax_r gamma(r | d_ij), shape (B, Q), long."""
-        return self.log_joint(queries, candidates, scale).argmax(dim=-1)
+        return self._log_joint_bnq(queries, candidates, scale).argmax(dim=1)

@@ -106,8 +106,10 @@ def test_stop_gradient_and_param_grads(setup):
         assert p.grad is not None and p.grad.abs().sum() > 0
 
 
-def test_gradients_match_naive(setup):
+@pytest.mark.parametrize("use_scale", [False, True])
+def test_gradients_match_naive(setup, use_scale):
     gmm, q, c, scale = setup
+    scale = scale if use_scale else None
     grads = []
     for fn in (gmm.log_joint, gmm.log_joint_naive):
         gmm.zero_grad()
@@ -142,6 +144,14 @@ def test_dead_dimensions_get_a_variance_floor():
         gmm.means.add_(0.01)  # one optimiser-sized step
     assert gmm(diffs[:4], torch.zeros(4, 6)).isfinite().all()
     assert -gmm.log_joint(diffs[:4], torch.zeros(4, 6)).max().item() < 1e4
+
+
+def test_predict_and_forward_agree_with_log_joint(setup):
+    gmm, q, c, _ = setup
+    log_joint = gmm.log_joint(q, c)
+    torch.testing.assert_close(gmm(q, c), torch.log_softmax(log_joint, -1), rtol=0, atol=1e-12)
+    assert gmm(q, c).is_contiguous() and log_joint.is_contiguous()
+    torch.testing.assert_close(gmm.predict(q, c), log_joint.argmax(-1))
 
 
 def test_self_pair_distance_not_negative():
