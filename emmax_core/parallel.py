@@ -51,7 +51,7 @@ def check_finite(accelerator, where: dict, losses: dict) -> None:
         losses: name -> scalar loss tensor.
     """
     bad = [name for name, value in losses.items() if not torch.isfinite(value.detach()).all()]
-    if any_across(accelerator, bool(bad), accelerator.device):
+    if _any_across(accelerator, bool(bad), accelerator.device):
         state = where["state"]
         kept = f"the last good checkpoint is {state}" if state.exists() else "no checkpoint was written yet"
         raise NonFiniteLossError(
@@ -76,7 +76,7 @@ class StepBuffer:
         p.setdefault("keys", []).append(keys.detach())
         p.setdefault("units", []).append(batch.unit_ids.to(device))
         p.setdefault("langs", []).append(batch.lang_ids.to(device))
-        p.setdefault("digests", []).append(batch_digest(batch.unit_ids, batch.lang_ids))
+        p.setdefault("digests", []).append(_batch_digest(batch.unit_ids, batch.lang_ids))
         if stats is not None:
             p["stats"] = [a + b for a, b in zip(p["stats"], stats)] if "stats" in p else list(stats)
 
@@ -87,7 +87,7 @@ class StepBuffer:
             queue.enqueue(gather_rows(acc, torch.cat(p["keys"])), unit_ids=gather_rows(acc, torch.cat(p["units"])),
                           langs=gather_rows(acc, torch.cat(p["langs"])))
         if rank_means is not None and "stats" in p:
-            rank_means.update_from_statistics(*(sum_across(acc, s) for s in p["stats"]))
+            rank_means.update_from_statistics(*(_sum_across(acc, s) for s in p["stats"]))
         return p.get("digests", [])
 
 
@@ -101,7 +101,7 @@ def gather_rows(accelerator, tensor: torch.Tensor) -> torch.Tensor:
     return torch.cat([part[: int(n)] for part, n in zip(parts, sizes)])
 
 
-def sum_across(accelerator, tensor: torch.Tensor) -> torch.Tensor:
+def _sum_across(accelerator, tensor: torch.Tensor) -> torch.Tensor:
     """Sum a same-shaped tensor over processes."""
     if accelerator.num_processes == 1:
         return tensor
@@ -117,14 +117,14 @@ def broadcast_parameters(accelerator, module: torch.nn.Module) -> None:
             tensor.copy_(broadcast(tensor.detach().clone(), from_process=0))
 
 
-def any_across(accelerator, flag: bool, device) -> bool:
+def _any_across(accelerator, flag: bool, device) -> bool:
     """True when ``flag`` is true on any process."""
     if accelerator.num_processes == 1:
         return bool(flag)
-    return bool(sum_across(accelerator, torch.tensor([float(flag)], device=device)).item() > 0)
+    return bool(_sum_across(accelerator, torch.tensor([float(flag)], device=device)).item() > 0)
 
 
-def batch_digest(unit_ids: torch.Tensor, lang_ids: torch.Tensor) -> int:
+def _batch_digest(unit_ids: torch.Tensor, lang_ids: torch.Tensor) -> int:
     """A 31-bit fingerprint of a batch's (unit, language) rows, to show which batches each process saw."""
     data = torch.stack([unit_ids.long().cpu(), lang_ids.long().cpu()]).numpy().tobytes()
     return zlib.crc32(data) & 0x7FFFFFFF
