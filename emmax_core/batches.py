@@ -6,7 +6,7 @@ are the pivot side, rows ``P..2P-1`` their translations, so the partner of row `
 EM batches append ``M`` *unaligned* monolingual rows from the NON-PARALLEL languages (and the pivot): they
 carry no partner, and their ranks come only from the models. Unit ids travel with every row so the trainer
 can measure how often a pseudo-label is a true translation (the corpus is multi-way parallel) and run the
-ORACLE control; the labellers of the method itself never read them.
+ORACLE controls (``oracle``, ``oracle_nn``); the labellers of the method itself never read them.
 
 What it leaves out on purpose: streaming from disk (the tiny corpus fits in memory) and a ``DataLoader``
 (batches are cheap to assemble; the sampler's RNG state is checkpointed instead, for exact resume).

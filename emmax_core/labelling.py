@@ -1,4 +1,4 @@
-"""Who labels the encoder's candidates: the GMM (EMMA-X), the ORACLE, or nobody (the ``ctl`` control).
+"""Who labels the encoder's candidates: the GMM (``gmm``, EMMA-X), the ORACLE or nobody (``ctl``).
 
 In EMMA-X the classifier supplies the encoder's semantic ranks (book: :ref:`algorithm-gmm-labels`): the GMM's
 argmax rank for every (query, candidate) pair, with the translation partner clamped to the top rank ``N-1`` and
@@ -13,7 +13,7 @@ batches:
   neighbour is a true translation, every other non-partner rank 0. It is the ceiling of a *top-1* pseudo-labeller
   that never errs, so its gain ties the backbone's nearest-neighbour precision to what EM could earn.
 
-Three named variants (deviations from the paper, never silent replacements; book: :ref:`fidelity-variants`)
+The named variants (deviations from the paper, never silent replacements; book: :ref:`fidelity-variants`)
 trade the GMM's recall for precision, the lever the top-rank precision diagnostics point at:
 
 * ``gmm_mnn``: a non-partner candidate is ``N-1`` only when it and the query are mutual nearest
@@ -38,7 +38,7 @@ import torch
 from .config import LABELLER_NAMES
 from .ranks import clamp_ranks
 
-LABELLERS = LABELLER_NAMES  # ("gmm", "oracle", "ctl", "gmm_mnn", "gmm_topk", "oracle_nn", "gmm_curriculum")
+LABELLERS = LABELLER_NAMES  # listed in config.py, which checks RankConfig.labeller against them
 
 
 def true_translations(
@@ -60,7 +60,7 @@ def true_translations(
 
 
 def _pin_partner_and_self(labels: torch.Tensor, partner: torch.Tensor, num_ranks: int) -> torch.Tensor:
-    """The partner column to the top rank (:func:`~emmax_core.ranks.clamp_ranks`), the diagonal self key to -1."""
+    """The partner column to rank N-1 (:func:`~emmax_core.ranks.clamp_ranks`), the diagonal self key to -1."""
     labels = clamp_ranks(labels, None, partner, num_ranks)
     rows = torch.arange(labels.shape[0], device=labels.device)
     labels[rows, rows] = -1  # the query's own momentum key: excluded from the contrastive softmax
@@ -94,7 +94,8 @@ def encoder_labels(
         confidence_threshold: with ``"gmm"``, positive ranks whose posterior maximum is below it become
             ``-1`` (ignored). ``None`` keeps the reference's behaviour.
         sims, query_langs, cand_langs, rm_labels: ``(B, Q)`` similarities, ``(B,)``/``(Q,)`` language ids and
-            ``(B, Q)`` rank-mean labels; needed by the variants ``gmm_mnn`` and ``gmm_topk``.
+            ``(B, Q)`` rank-mean labels. ``oracle_nn`` and the ``gmm_*`` variants need the first three; only
+            ``gmm_topk`` reads ``rm_labels``.
         topk: neighbours per query considered by ``gmm_topk`` (and the final ``k`` of ``gmm_curriculum``).
         progress: share of the EM stage done, in [0, 1] (``gmm_curriculum``'s schedule).
 

@@ -33,6 +33,13 @@ def _labels(labeller, gmm_ranks, sims=None, **kw):
 GMM = [[3, 1, 0, 2, 3], [1, 3, 0, 0, 2], [0, 0, 3, 2, 3]]
 
 
+def test_the_module_describes_every_labeller():
+    import emmax_core.labelling as labelling
+
+    missing = [name for name in LABELLERS if f"``{name}``" not in labelling.__doc__]
+    assert not missing, f"labelling's docstring does not describe {missing}"
+
+
 def test_truth_is_same_unit_in_another_language():
     truth = true_translations(Q_UNITS, Q_LANGS, C_UNITS, C_LANGS)
     assert truth.tolist() == [[False, True, False, False, False], [True, False, False, False, False],
