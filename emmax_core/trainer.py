@@ -10,11 +10,10 @@
    ``DIR/final/``.
 
 Candidates are the in-batch keys and the queue slots that hold real keys; unfilled slots never enter a
-statistic, a label or a loss (book: :ref:`fidelity-queue`).
-
-The same code runs on a CPU, one GPU (automatic bf16/fp16) and several processes (``torchrun``, ``accelerate
-launch``): N processes equal one process accumulating N micro-batches (:mod:`emmax_core.parallel`).
-``DIR/state/`` holds everything needed to resume (:mod:`emmax_core.checkpoint`), replaced atomically.
+statistic, a label or a loss (book: :ref:`fidelity-queue`). The same code runs on a CPU, one GPU (automatic
+bf16/fp16) and several processes (``torchrun``, ``accelerate launch``): N processes equal one process
+accumulating N micro-batches (:mod:`emmax_core.parallel`). ``DIR/state/`` holds everything needed to resume
+(:mod:`emmax_core.checkpoint`: Accelerate's checkpointing, replaced atomically).
 
 Taught in: notebooks/05_em_iterations.ipynb and notebooks/10_scaling_up.ipynb (book: :ref:`algorithm-stages`).
 """
@@ -30,7 +29,8 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from .batches import build_sampler
-from .checkpoint import STAGE_ORDER, CheckpointMixin
+from .checkpoint import REGISTERED, RunState, Schedulers, resume_or_refuse, save_checkpoint, save_encoder
+from .checkpoint import STAGE_ORDER as STAGES
 from .diagnostics import em_diagnostics
 from .encoder import SentenceEncoder
 from .fc_classifier import FullyConnectedRankClassifier
@@ -49,12 +49,11 @@ from .parallel import (
 )
 from .ranks import RankMeans, clamp_ranks, interpolate, interpolation_labels, rank_temperatures
 
-STAGES = STAGE_ORDER
 __all__ = ["STAGES", "SAVED_AFTER", "EMMAXTrainer", "NonFiniteLossError", "resolve_precision"]
 SAVED_AFTER = {"init-encoder": "encoder-init", "em": "final"}  # save_pretrained folders of the run
 
 
-class EMMAXTrainer(CheckpointMixin):
+class EMMAXTrainer:
     """Runs the EMMA-X stages for one :class:`~emmax_core.config.EMMAXConfig` into ``output_dir``.
 
     Args:
@@ -90,11 +89,12 @@ class EMMAXTrainer(CheckpointMixin):
         self.queue = KeyQueue(r.queue_size, dim).to(self.device)
         self.rank_means = RankMeans(r.num_ranks, ema=r.rank_mean_ema).to(self.device)
         self.temperatures = rank_temperatures(r.num_ranks, r.tau_low, r.tau_high).to(self.device)
-        self.progress = {s: 0 for s in STAGES}
-        self.history: list[dict] = []
-        self.optimizers: dict = {}
-        self.schedulers: dict = {}
-        self._opt_stage: str | None = None
+        self.run = RunState({"init-encoder": t.init_steps, "init-gmm": t.gmm_steps, "em": t.em_steps}, t.log_every)
+        self.progress, self.history = self.run.progress, self.run.history  # restored in place by a checkpoint
+        self.stage_optimizers, self.stage_schedulers = self._build_optimizers()
+        parts = {"key_encoder": self.key_encoder, "queue": self.queue, "rank_means": self.rank_means,
+                 "sampler": self.sampler, "schedulers": Schedulers(self.stage_schedulers), "run": self.run}
+        self.accelerator.register_for_checkpointing(*(parts[name] for name in REGISTERED))
         self._step_buffer = StepBuffer(self.accelerator)
         self.show_progress_bar = show_progress_bar
 
@@ -110,19 +110,19 @@ class EMMAXTrainer(CheckpointMixin):
         enc = self._raw_encoder.tokenize(texts)
         return enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)
 
-    def _make_optimizers(self, stage: str) -> None:
+    def _build_optimizers(self) -> tuple[dict, dict]:
+        """Each stage's own optimizers (prepared) and schedules, built once so that Accelerate checkpoints them all."""
         t = self.config.train
-        opts, scheds = {}, {}
-        if stage in ("init-encoder", "em"):
-            steps = t.init_steps if stage == "init-encoder" else t.em_steps
-            warm = t.warmup_steps if stage == "init-encoder" else t.em_warmup_steps
+        opts, scheds = {stage: {} for stage in STAGES}, {stage: {} for stage in STAGES}
+        for stage, steps, warm in (("init-encoder", t.init_steps, t.warmup_steps),
+                                   ("em", t.em_steps, t.em_warmup_steps)):
             opt = torch.optim.AdamW(self.encoder.parameters(), lr=t.lr, weight_decay=t.weight_decay)
-            scheds["encoder"] = get_linear_schedule_with_warmup(opt, min(warm, steps), max(steps, 1))
-            opts["encoder"] = opt
-        if stage in ("init-gmm", "em"):  # the GMM's own lr: book, fidelity-gmm-lr
-            opts["gmm"] = torch.optim.AdamW(self.gmm.parameters(), lr=t.gmm_lr, weight_decay=0.0)
-        self.optimizers = {k: self.accelerator.prepare(v) for k, v in opts.items()}
-        self.schedulers = scheds
+            scheds[stage]["encoder"] = get_linear_schedule_with_warmup(opt, min(warm, steps), max(steps, 1))
+            opts[stage]["encoder"] = self.accelerator.prepare(opt)
+        for stage in ("init-gmm", "em"):  # the GMM's own lr: book, fidelity-gmm-lr
+            opt = torch.optim.AdamW(self.gmm.parameters(), lr=t.gmm_lr, weight_decay=0.0)
+            opts[stage]["gmm"] = self.accelerator.prepare(opt)
+        return opts, scheds
 
     def _step_optimizers(self) -> None:
         for name, opt in self.optimizers.items():
@@ -144,23 +144,19 @@ class EMMAXTrainer(CheckpointMixin):
         """Where a step is, for error messages: stage, 1-based step and the run's checkpoint folder."""
         return {"stage": stage, "step": self.progress[stage] + 1, "state": self.out / "state"}
 
-    def _mlm_inputs(self, input_ids, attention_mask):
-        """Masked ids, their mask, the masked positions and labels for the wrapped forward; None without MLM."""
-        if self.config.train.mlm_weight <= 0:
-            return None
-        masked, labels = mask_tokens(input_ids, self._raw_encoder.tokenizer,
-                                     mask_prob=self.config.train.mlm_probability)
-        keep = labels != -100  # the LM head only at masked tokens
-        return {"mlm_input_ids": masked, "mlm_attention_mask": attention_mask, "mlm_positions": keep}, labels[keep]
-
     def _encode_with_mlm(self, ids, mask, mlm_ids=None, mlm_mask=None):
-        """Queries ``(B, D)`` and the MLM loss from ONE call of the (possibly DDP-wrapped) encoder."""
-        mlm = self._mlm_inputs(ids if mlm_ids is None else mlm_ids, mask if mlm_mask is None else mlm_mask)
-        if mlm is None:
+        """Queries ``(B, D)`` and the MLM loss from ONE call of the (possibly DDP-wrapped) encoder.
+
+        MLM masks ``mlm_ids`` (default: ``ids``) and runs the LM head only at the masked tokens.
+        """
+        t = self.config.train
+        if t.mlm_weight <= 0:
             return self.encoder(ids, mask).float(), torch.zeros((), device=self.device)
-        kwargs, labels = mlm
-        emb, logits = self.encoder(ids, mask, **kwargs)
-        return emb.float(), mlm_loss(logits, labels)
+        mlm_ids, mlm_mask = (ids, mask) if mlm_ids is None else (mlm_ids, mlm_mask)
+        masked, labels = mask_tokens(mlm_ids, self._raw_encoder.tokenizer, mask_prob=t.mlm_probability)
+        keep = labels != -100
+        emb, logits = self.encoder(ids, mask, mlm_input_ids=masked, mlm_attention_mask=mlm_mask, mlm_positions=keep)
+        return emb.float(), mlm_loss(logits, labels[keep])
 
     def _init_encoder_step(self, batch) -> dict:
         """Stage 1: symmetric in-batch InfoNCE between pivot sentences and their translations."""
@@ -239,19 +235,10 @@ class EMMAXTrainer(CheckpointMixin):
         self._step_optimizers()
         self._step_buffer.add(k, batch, self.rank_means.statistics(sims.detach(), gmm_pred))  # unclamped
         out = {name: float(value.detach()) for name, value in losses.items()}
-        if self._logged_step("em"):  # diagnostics only where they are recorded: they never feed training
+        if self.run.logged("em"):  # diagnostics only where they are recorded: they never feed training
             out.update(em_diagnostics(sims.detach(), gmm_pred, rm_labels, enc_labels, truth, partner, cand_langs,
                                       langs, r.num_ranks))
         return out
-
-    def _logged_step(self, stage: str) -> bool:
-        """Whether the optimizer step in progress (``progress + 1``) is written to the history."""
-        step, total = self.progress[stage] + 1, self._stage_steps(stage)
-        return step % self.config.train.log_every == 0 or step == total or step == 1
-
-    def _stage_steps(self, stage: str) -> int:
-        t = self.config.train
-        return {"init-encoder": t.init_steps, "init-gmm": t.gmm_steps, "em": t.em_steps}[stage]
 
     def _draw(self, stage: str):
         t = self.config.train
@@ -261,15 +248,13 @@ class EMMAXTrainer(CheckpointMixin):
     def _run_stage(self, stage: str, budget: list[int | None]) -> bool:
         """Run ``stage`` to its end (True), or until ``budget[0]`` optimizer steps are spent (False)."""
         t = self.config.train
-        total = self._stage_steps(stage)
+        total = self.run.stage_steps[stage]
         if self.progress[stage] >= total:
             return True
         if stage == "em" and not self.rank_means.is_ordered():
             raise RuntimeError(f"Rank means {self.rank_means.rank_means.tolist()} are not strictly increasing "
                                "after the GMM warm-up; EM would collapse. Run more train.gmm_steps.")
-        if self._opt_stage != stage:
-            self._make_optimizers(stage)
-            self._opt_stage = stage
+        self.optimizers, self.schedulers = self.stage_optimizers[stage], self.stage_schedulers[stage]
         if stage == "init-gmm" and self.progress[stage] == 0:  # MoCo: keys start from the warmed-up encoder
             self.key_encoder.update(self._raw_encoder, 0.0)
         self.encoder.train(stage != "init-gmm")
@@ -281,12 +266,10 @@ class EMMAXTrainer(CheckpointMixin):
                 bar.close()
                 self.save_state()
                 return False
-            logged = self._logged_step(stage)
+            logged = self.run.logged(stage)
             metrics = self._optimizer_step(stage)
-            self.progress[stage] += 1
-            step = self.progress[stage]
-            if budget[0] is not None:
-                budget[0] -= 1
+            step = self.progress[stage] = self.progress[stage] + 1
+            budget[0] = None if budget[0] is None else budget[0] - 1
             if logged:
                 self.history.append(self._record(stage, step, metrics))
             if t.checkpoint_every and step % t.checkpoint_every == 0 and step < total:
@@ -294,7 +277,8 @@ class EMMAXTrainer(CheckpointMixin):
             bar.update(1)
         bar.close()
         if stage in SAVED_AFTER:  # the stage's encoder, written once, when the stage ends
-            self._save_encoder(SAVED_AFTER[stage])
+            save_encoder(self.accelerator, self.out / SAVED_AFTER[stage], self._raw_encoder,
+                         {"gmm": self._raw_gmm.state_dict(), "rank_means": self.rank_means.state_dict()})
         self.save_state()
         return True
 
@@ -326,6 +310,13 @@ class EMMAXTrainer(CheckpointMixin):
             rec["lr"] = self.schedulers["encoder"].get_last_lr()[0]
         return rec
 
+    def save_state(self) -> None:
+        """Checkpoint the run into ``output_dir/state``, atomically (:func:`~emmax_core.checkpoint.save_checkpoint`)."""
+        world, t = self.accelerator.num_processes, self.config.train
+        history = {"config": self.config.to_dict(), "world_size": world,
+                   "gradient_accumulation_steps": t.gradient_accumulation_steps, "records": self.history}
+        save_checkpoint(self.accelerator, self.out, {"progress": self.progress, "world_size": world}, history)
+
     def train(self, stages: str | list[str] = "all", resume: bool = False,
               stop_after_steps: int | None = None) -> list[dict]:
         """Run ``stages`` (``"all"`` or any of ``init-encoder``, ``init-gmm``, ``em``) and save the artefacts.
@@ -349,7 +340,7 @@ class EMMAXTrainer(CheckpointMixin):
         if stop_after_steps is not None and stop_after_steps < 1:
             raise ValueError(f"stop_after_steps={stop_after_steps}; use a positive number of steps or None.")
         self.out.mkdir(parents=True, exist_ok=True)
-        self.load_or_refuse(todo[0], resume)
+        resume_or_refuse(self.accelerator, self.out, self.run, todo[0], resume, self.encoder_given)
         budget = [stop_after_steps]
         for stage in todo:
             if not self._run_stage(stage, budget):

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 import torch
 
+import emmax_core.trainer as emmax_trainer_module
 from emmax_core.batches import CorpusSampler
 from emmax_core.config import tiny
-import emmax_core.trainer as emmax_trainer_module
 from emmax_core.trainer import EMMAXTrainer, resolve_precision
 
 PARALLEL = ["spa", "deu", "fra", "rus", "cmn", "arb"]
@@ -191,7 +191,7 @@ def test_candidates_are_batch_keys_and_filled_slots_only(tmp_path, fixture_rows,
 
 def test_non_finite_loss_stops_naming_stage_step_and_term(tmp_path, fixture_rows, make_tiny_encoder, monkeypatch):
     import emmax_core.trainer as trainer_module
-    from emmax_core.checkpoint import find_state
+    from emmax_core.checkpoint import find_state, read_checkpoint
 
     trainer = _trainer(tmp_path, fixture_rows, make_tiny_encoder)
     real = trainer_module.ranking_info_nce
@@ -203,7 +203,7 @@ def test_non_finite_loss_stops_naming_stage_step_and_term(tmp_path, fixture_rows
     monkeypatch.setattr(trainer_module, "ranking_info_nce", poisoned)
     with pytest.raises(trainer_module.NonFiniteLossError, match=r"stage 'em', step 3: loss term\(s\) \['loss_rank'\]"):
         trainer.train()
-    state = torch.load(find_state(tmp_path) / "trainer_state.pt", weights_only=False)
+    state = read_checkpoint(find_state(tmp_path))["run"]
     assert state["progress"]["em"] == 2  # the last good checkpoint (checkpoint_every=2) is kept
     monkeypatch.setattr(trainer_module, "ranking_info_nce", real)
     _trainer(tmp_path, fixture_rows, make_tiny_encoder).train(resume=True)  # and it resumes

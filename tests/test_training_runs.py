@@ -51,7 +51,9 @@ def _weights(folder: Path) -> dict:
 
 
 def _state(run: Path) -> dict:
-    return torch.load(run / "state" / "trainer_state.pt", weights_only=False)
+    from emmax_core.checkpoint import read_checkpoint
+
+    return read_checkpoint(run / "state")
 
 
 def _assert_same_run(a: Path, b: Path, atol: float = 0.0) -> None:
@@ -108,14 +110,15 @@ def test_sigkill_mid_em_then_resume_equals_uninterrupted_run(reference, tmp_path
 # Fault injection: run the CLI with one checkpoint function patched to SIGKILL the process at the Nth call.
 _KILLER = textwrap.dedent("""
     import os, signal, sys
+    import torch
     import emmax_core.checkpoint as ck
     from emmax_core.train import main
     what, nth = sys.argv[1], int(sys.argv[2])
     calls = {"n": 0}
-    real_save, real_replace = ck.torch.save, ck.os.replace
+    real_save, real_replace = torch.save, ck.os.replace
 
-    def save(obj, path, *a, **k):
-        if what == "save" and str(path).endswith("trainer_state.pt"):
+    def save(obj, path, *a, **k):  # Accelerate's save_state writes the checkpoint's files with torch.save
+        if what == "save" and str(path).endswith("state.tmp/optimizer.bin"):
             calls["n"] += 1
             if calls["n"] == nth:  # half a file, then death
                 with open(path, "wb") as f:
@@ -130,7 +133,7 @@ _KILLER = textwrap.dedent("""
                 os.kill(os.getpid(), signal.SIGKILL)
         return real_replace(src, dst)
 
-    ck.torch.save, ck.os.replace = save, replace
+    torch.save, ck.os.replace = save, replace
     sys.exit(main(sys.argv[3:]))
 """)
 
@@ -201,6 +204,7 @@ def test_two_process_run_resumes_exactly(two_processes, tmp_path):
     launcher = (sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m")
     _run(_cli(tmp_path, "--stop-after-steps", "12", launcher=launcher))  # 4 + 3 + 5 of 24 EM steps
     assert _progress(tmp_path) == {"init-encoder": 4, "init-gmm": 3, "em": 5}
-    assert sorted(p.name for p in (tmp_path / "state").glob("rng_*.pt")) == ["rng_0.pt", "rng_1.pt"]
+    rng = ["random_states_0.pkl", "random_states_1.pkl"]  # each process's own RNG state
+    assert sorted(p.name for p in (tmp_path / "state").glob("random_states_*.pkl")) == rng
     _run(_cli(tmp_path, "--resume", launcher=launcher))
     _assert_same_run(two_processes, tmp_path)
