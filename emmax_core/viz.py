@@ -30,7 +30,7 @@ def history_series(history: list[dict], key: str, stage: str = "em") -> tuple[np
     """One metric of a run's history over the steps of one stage.
 
     Args:
-        history: records from :func:`emmax_core.zoo.load_history`.
+        history: records from :func:`emmax_core.run_cache.load_history`.
         key: a record key, e.g. ``"agreement"`` (scalar) or ``"rank_means"`` (a list per step).
         stage: ``"init-encoder"``, ``"init-gmm"`` or ``"em"``.
 
@@ -52,7 +52,7 @@ def plot_em_diagnostics(history: list[dict], oracle: list[dict] | None = None):
     against the nearest-neighbour baseline (book: :ref:`experiment-diagnostics`).
 
     Args:
-        history: records of the EM run (:func:`emmax_core.zoo.load_history`).
+        history: records of the EM run (:func:`emmax_core.run_cache.load_history`).
         oracle: optional records of the ORACLE control, drawn dashed where comparable.
 
     Returns:

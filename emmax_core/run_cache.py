@@ -1,4 +1,4 @@
-"""Train-or-load: every run the book and the experiment need, cached on disk by its configuration.
+"""The run cache: train-or-load every run the book and the experiment need, cached on disk by its configuration.
 
 A run is identified by its config (and the run it starts from), hashed into a folder name under
 ``$EMMAX_CACHE/runs`` (default ``~/.cache/emmax_core/runs``). Asking for a run that exists loads it in
@@ -35,7 +35,8 @@ _ADDED_DEFAULTS = {("data", "pairs"): "pivot", ("data", "mlm_text"): "batch"}
 
 #: Bump when a change to the trainer changes what a run trains, so cached runs of older code are not reused.
 #: 2: unfilled queue slots are no candidates; batches and randomness are seeded by batch position.
-TRAINING_REVISION = 2
+#: 3: the label-smoothed cross-entropies go through torch's cross_entropy (same loss, other float rounding).
+TRAINING_REVISION = 3
 
 
 def run_key(config, stages, init_from=None) -> str:
