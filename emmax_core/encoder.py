@@ -170,7 +170,8 @@ class SentenceEncoder(nn.Module):
 
         Returns:
             `np.ndarray`, `torch.Tensor` or a list of tensors, as above. Runs in eval mode under
-            `no_grad` and restores the previous training mode.
+            `torch.inference_mode` and restores the previous training mode; the returned tensors are
+            ordinary ones (usable with autograd).
         """
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size} is invalid: use >= 1")
@@ -187,7 +188,7 @@ class SentenceEncoder(nn.Module):
         chunks, was_training = [], self.training
         self.eval()
         try:
-            with torch.no_grad():
+            with torch.inference_mode():  # no autograd bookkeeping at all (faster than no_grad)
                 for start in trange(0, len(sentences), batch_size, desc="Batches", disable=not show_progress_bar):
                     batch = self.tokenize([sentences[i] for i in order[start:start + batch_size]])
                     batch = batch.to(self.device)
@@ -196,6 +197,7 @@ class SentenceEncoder(nn.Module):
         finally:
             self.train(was_training)
         dim = self.get_sentence_embedding_dimension()
+        # cat runs outside inference mode: the result is an ordinary tensor that autograd code may use
         embeddings = torch.cat(chunks) if chunks else torch.empty(0, dim, device=self.device)
         embeddings = embeddings[torch.as_tensor(np.argsort(order), device=embeddings.device)]
         if single:
