@@ -1,11 +1,9 @@
 """Every command line of the package, in one place: what each option means and how bad values are reported.
 
-=====================================================  =========================================================
-``python -m emmax_core.train --config C --output-dir D``  the three EMMA-X stages (:func:`train_main`)
-``python -m emmax_core.evaluate --model D ...``          the XRETE-mini suite (:func:`evaluate_main`)
-``python -m emmax_core.experiment --output-dir results``  the central experiment (:func:`experiment_main`)
-``python -m emmax_core.grading SUBMISSIONS``             grade student notebooks (:func:`grade_main`)
-=====================================================  =========================================================
+- ``python -m emmax_core.train --config C --output-dir D``: the three EMMA-X stages (:func:`train_main`);
+- ``python -m emmax_core.evaluate --model D ...``: the XRETE-mini suite (:func:`evaluate_main`);
+- ``python -m emmax_core.experiment --output-dir results``: the central experiment (:func:`experiment_main`);
+- ``python -m emmax_core.grading SUBMISSIONS``: grade student notebooks (:func:`grade_main`).
 
 The modules named after the commands (``emmax_core/train.py``, ``emmax_core/evaluate.py``,
 ``emmax_core/experiment/__main__.py``, ``emmax_core/grading.py``) only call these functions. Each returns the
