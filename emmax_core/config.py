@@ -77,7 +77,9 @@ class RankConfig(Section):
         check(self.num_ranks >= 2, "num_ranks", self.num_ranks, "use num_ranks >= 2 (2 = plain InfoNCE)")
         check_positive(self, "tau_low", "tau_high", "queue_size")
         check(self.tau_low <= self.tau_high, "tau_low", self.tau_low, f"use tau_low <= tau_high={self.tau_high}")
-        check(0 <= self.rank_confidence < 1, "rank_confidence", self.rank_confidence, "use a value in [0, 1)")
+        top = (self.num_ranks - 1) / self.num_ranks  # beyond it the label gets less weight than another rank
+        check(0 <= self.rank_confidence <= top and self.rank_confidence < 1, "rank_confidence", self.rank_confidence,
+              f"use a value in [0, {top:g}] with num_ranks={self.num_ranks}")
         check(0 < self.rank_mean_ema <= 1, "rank_mean_ema", self.rank_mean_ema, "use a value in (0, 1]")
         check(0 <= self.momentum < 1, "momentum", self.momentum, "use a value in [0, 1)")
         check_choice("classifier", self.classifier, ("gmm", "fc"))

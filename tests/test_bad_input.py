@@ -144,6 +144,8 @@ CASES = [
     Case("config-tau-order", "config", "RankConfig(tau_low=0.2, tau_high=0.1)", ValueError,
          ("tau_low=0.2", "use tau_low <= tau_high=0.1")),
     Case("config-tau-zero", "config", "RankConfig(tau_low=0.0)", ValueError, ("tau_low=0.0", "use > 0")),
+    Case("config-rank-confidence", "config", "RankConfig(num_ranks=2, rank_confidence=0.6)", ValueError,
+         ("rank_confidence=0.6", "use a value in [0, 0.5] with num_ranks=2")),
     Case("config-momentum", "config", "RankConfig(momentum=1.0)", ValueError, ("momentum=1.0", "use a value in [0, 1)")),
     Case("config-labeller", "config", 'RankConfig(labeller="gmm2")', ValueError, ("labeller='gmm2'", "use one of")),
     Case("config-pooling", "config", 'EncoderConfig(pooling="max")', ValueError,

@@ -90,8 +90,9 @@ def test_replace_rejects_unknown_section_and_key():
 
 @pytest.mark.parametrize("section, changes, name, fix", [
     (RankConfig, {"num_ranks": 1}, "num_ranks", ">= 2"),
-    (RankConfig, {"rank_confidence": 1.0}, "rank_confidence", "[0, 1)"),
-    (RankConfig, {"rank_confidence": -0.1}, "rank_confidence", "[0, 1)"),
+    (RankConfig, {"rank_confidence": 1.0}, "rank_confidence", "[0, 0.75]"),
+    (RankConfig, {"rank_confidence": -0.1}, "rank_confidence", "[0, 0.75]"),
+    (RankConfig, {"num_ranks": 2, "rank_confidence": 0.6}, "rank_confidence", "[0, 0.5] with num_ranks=2"),
     (RankConfig, {"tau_low": 0.2, "tau_high": 0.1}, "tau_low", "tau_high"),
     (RankConfig, {"labeller": "magic"}, "labeller", "oracle"),
     (RankConfig, {"confidence_threshold": 1.5}, "confidence_threshold", "null"),
