@@ -109,9 +109,10 @@ def aggregate(results: list[dict], exp) -> dict:
 def cost(results: list[dict]) -> dict:
     """What the experiment cost when its jobs were computed, read from each job's recorded ``cost``.
 
-    The invocation that computed the most jobs is reported: its wall time (first start to last finish), and
-    per run its jobs and summed training and evaluation seconds (a job's training includes a warm-up it was
-    the first to need). ``cold`` is true when that one invocation computed every job, i.e. it started from an
+    The invocation that computed the most jobs is reported: its wall time (first start to last finish), the
+    CPU seconds its jobs used (each job runs one thread, so this does not grow when other work shares the
+    cores), and per run its jobs and summed training and evaluation seconds (a job's training includes a
+    warm-up it was the first to need). ``cold`` is true when that one invocation computed every job, i.e. it started from an
     empty cache.
     """
     timed = [r for r in results if r.get("cost")]
@@ -129,7 +130,9 @@ def cost(results: list[dict]) -> dict:
         part["jobs"] += 1
         part["train_seconds"] += r["cost"]["train_seconds"]
         part["eval_seconds"] += r["cost"]["eval_seconds"]
+    cpu = sum(r["cost"].get("cpu_seconds", float("nan")) for r in rows)  # this process's CPU: contention-free
     return {"measured": True, "jobs": len(results), "computed": len(rows), "cold": len(rows) == len(results),
+            "cpu_seconds": cpu,
             "wall_seconds": max(ends) - min(r["cost"]["started"] for r in rows), "parts": parts,
             "workers": rows[0]["cost"].get("workers"), "cpus": rows[0]["cost"].get("cpus")}
 

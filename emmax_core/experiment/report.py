@@ -144,7 +144,13 @@ def cost_text(cost: dict, command: str) -> list[str]:
     where = f"{cost.get('workers')} workers on {cost.get('cpus')} CPU cores"
     kind = ("from an empty cache (cold): every job trained its models and computed its scores" if cost["cold"] else
             f"{cost['computed']} of {cost['jobs']} jobs computed in one invocation; the others came from the cache")
-    lines = [f"- `{command}`: {cost['wall_seconds'] / 60:.1f} min wall, {kind}; {where}.", "",
+    cpu = cost.get("cpu_seconds", float("nan"))
+    lines = [f"- `{command}`: {cost['wall_seconds'] / 60:.1f} min wall, {kind}; {where}."]
+    if cpu == cpu:  # recorded (jobs computed by older code did not)
+        lines.append(f"- CPU time of the jobs: {cpu / 60:.1f} min (one thread each), so {cpu / 60 / cost['workers']:.1f}"
+                     f" min of wall time at the least with {cost['workers']} workers on otherwise idle cores; the "
+                     f"wall time above is {cost['wall_seconds'] / (cpu / cost['workers']):.2f}x that.")
+    lines += ["",
              "| run | jobs | training (s, summed) | evaluation (s, summed) | share of job time |",
              "|---|---|---|---|---|"]
     total = sum(p["train_seconds"] + p["eval_seconds"] for p in cost["parts"].values()) or float("nan")

@@ -111,7 +111,7 @@ def run_job(job: dict) -> dict:
     cache = Path(job["cache_dir"]) / f"{label}-s{seed}-{fold}-{key}.json"
     if cache.exists():
         return json.loads(cache.read_text())
-    started = time.time()
+    started, cpu = time.time(), time.process_time()
     warm = train_or_load(warm_cfg, run_label("warmup", backbone).replace("@", "_"), "init-encoder",
                          show_progress_bar=False)
     diag = {}
@@ -133,6 +133,7 @@ def run_job(job: dict) -> dict:
     scores, neighbourhood = _evaluate(model, exp, probe=name == "warmup")
     # what this job cost when it was computed (kept in the cache, so a re-aggregation still reports it)
     cost = {"started": started, "train_seconds": trained - started, "eval_seconds": time.time() - trained,
+            "cpu_seconds": time.process_time() - cpu,
             "invocation": job.get("invocation"), "workers": exp.workers, "cpus": os.cpu_count()}
     result = {"run": label, "seed": seed, "fold": fold, "scores": scores, "diagnostics": diag, "cost": cost}
     if name == "warmup":
