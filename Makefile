@@ -5,7 +5,9 @@
 #   make book-student -> the student edition (no solution text anywhere), _build/student/_build/html
 #   make student -> regenerates the student notebooks, student/notebooks/ (solutions replaced by stubs)
 #   make grade SUBMISSIONS=dir -> grades submitted student notebooks (otter-grader, the `grading` extra)
-#   make bench  -> performance comparisons, writes benchmarks/results/*.json
+#   make bench  -> performance comparisons (CPU; GPU sections when CUDA is there): benchmarks/results.json and
+#                  its generated benchmarks/RESULTS.md; make bench-book BOOK_STATE=cold|warm [BOOK_BUILD=1]
+#                  adds the book's notebook times (BOOK_BUILD=1 builds the book first, 10-20 min)
 #   make release VERSION=x.y.z -> bumps the version everywhere it is written (scripts/release.py)
 #   make results-> trains what is missing and runs the central experiment's headline: results/README.md and its
 #                  figures, and the package's emmax_core/data/results/results.json (emmax_core.results.load)
@@ -27,7 +29,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 # Book builds: notebook kernels started under MPLBACKEND=Agg never display figures; use the inline backend.
 BOOK_ENV := MPLBACKEND=module://matplotlib_inline.backend_inline
 
-.PHONY: install test test-fast book book-check book-student student grade book-clean browser-deps mathjax release bench results results-levers \
+.PHONY: install test test-fast book book-check book-student student grade book-clean browser-deps mathjax release bench bench-book results results-levers \
         lint clean help
 
 help:
@@ -125,8 +127,25 @@ release:
 book-clean:
 	$(VENV)/bin/jupyter-book clean . --all
 
+# Every figure is a ratio measured side by side in one run; each script merges its section (with its exact command)
+# into benchmarks/results.json and regenerates benchmarks/RESULTS.md. Single-threaded by default: ratios stay
+# stable when other processes share the cores (BENCH_THREADS=2 uses both). About 3-5 min on 2 shared CPU cores.
+BENCH_THREADS ?= 1
 bench: $(STAMP)
-	$(PY) benchmarks/bench_gmm.py --output benchmarks/results.json
+	@$(PY) -c "import sentence_transformers" 2>/dev/null || $(PY) -m pip install -e ".[bench]"
+	$(PY) benchmarks/bench_gmm.py --threads $(BENCH_THREADS)
+	$(PY) benchmarks/bench_em_step.py --threads $(BENCH_THREADS)
+	$(PY) benchmarks/bench_encode.py --threads $(BENCH_THREADS)
+	$(PY) benchmarks/bench_gmm.py --device cuda
+	$(PY) benchmarks/bench_em_step.py --device cuda
+
+# The book's notebook execution times, per chapter and in total, labelled cold (empty model cache) or warm.
+# Reads the last build in _build; BOOK_BUILD=1 first builds the book with EMMAX_CACHE=$(BOOK_CACHE) (emptied
+# for cold) and times it: make bench-book BOOK_STATE=cold BOOK_BUILD=1, then BOOK_STATE=warm BOOK_BUILD=1.
+BOOK_STATE ?= warm
+BOOK_CACHE ?= _build/bench-book-cache
+bench-book: $(STAMP)
+	$(PY) benchmarks/book_times.py --state $(BOOK_STATE) $(if $(BOOK_BUILD),--build --cache-dir $(BOOK_CACHE))
 
 # The headline (controls, EM as specified, the ORACLEs, the named variants; 3 seeds x 2 folds); its cold time is
 # stated in results/README.md. The ablations and lever (a) are a separate target (results/levers/README.md
