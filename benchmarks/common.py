@@ -6,7 +6,7 @@ merge ``benchmarks/RESULTS.md`` is regenerated from the JSON (``report.py``), so
 A figure is a ratio of two measurements taken side by side in the same process and run: repeats alternate
 between the compared methods and the median of each is kept, so a neighbour's load slows both alike.
 
-Taught in: notebooks/10_scaling_up.ipynb (the book's performance notes; the figures live in benchmarks/RESULTS.md)
+Taught in: notebooks/10_scaling_up.ipynb (the cost of a run at each scale; the figures live in benchmarks/RESULTS.md)
 """
 
 from __future__ import annotations
