@@ -125,10 +125,24 @@ def record(state: str, build_dir: Path, build_command: str, build_wall_s: float 
     if state in ("cold", "warm"):
         runs.pop("unknown", None)  # a labelled build replaces the record of an unlabelled one
     runs[state] = run
+    run.setdefault("load_average", os.getloadavg()[0])  # other work on the cores during the build
+    merge_section("book", {"runs": runs, "figures": book_figures(runs)}, results)
+    return run
+
+
+COLD_TARGET_S = 20 * 60  # the whole cold build
+
+
+def book_figures(runs: dict) -> list[dict]:
+    """Per recorded build: total notebook execution, and for a cold build its wall time against the target."""
     figures = [{"name": f"Book notebooks, total execution ({label})", "value": r["total_s"], "unit": "s",
                 "command": r["build_command"]} for label, r in runs.items()]
-    merge_section("book", {"runs": runs, "figures": figures}, results)
-    return run
+    cold = runs.get("cold", {})
+    if cold.get("build_wall_s"):
+        figures.append({"name": "Book build from an empty model cache, whole build", "value": cold["build_wall_s"],
+                        "unit": "s", "command": cold["build_command"], "target": f"<= {COLD_TARGET_S} s",
+                        "met": cold["build_wall_s"] <= COLD_TARGET_S})
+    return figures
 
 
 def main(argv=None) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -253,8 +254,22 @@ def book_lines(sec: dict) -> list[str]:
                   "| Chapter | seconds | succeeded |", "|---|---|---|"]
         for ch in run["chapters"]:
             lines.append(f"| {ch['docname']} | {ch['runtime_s']:.1f} | {ch['succeeded']} |")
-        lines.append("")
+        lines += ["", book_analysis({"load_average": sec.get("load_average_1m"), **run}), ""]
     return lines
+
+
+def book_analysis(run: dict) -> str:
+    """Where a build's time goes, generated from its chapter times and load average."""
+    top = sorted(run["chapters"], key=lambda ch: -ch["runtime_s"])[:2]
+    share = sum(ch["runtime_s"] for ch in top) / max(run["total_s"], 1e-9)
+    load = run.get("load_average")
+    text = (f"*Analysis (generated from the numbers above).* {' and '.join(ch['docname'] for ch in top)} take "
+            f"{share:.0%} of the execution: they train the warm-up and the EM runs that the later chapters load "
+            "from the run cache, so a warm build skips that time.")
+    if load is not None:
+        text += (f" Load average when the build ended: {load:.1f} on {os.cpu_count()} cores (above the core "
+                 "count, other work shared them and the times are longer than on idle cores).")
+    return text
 
 
 SECTIONS = {"gmm": ("GMM E-step: naive broadcast vs the matmul form", gmm_lines),
