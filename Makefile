@@ -136,6 +136,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_gmm.py --threads $(BENCH_THREADS)
 	$(PY) benchmarks/bench_em_step.py --threads $(BENCH_THREADS)
 	$(PY) benchmarks/bench_encode.py --threads $(BENCH_THREADS)
+	$(PY) benchmarks/experiment_cost.py
 	$(PY) benchmarks/bench_gmm.py --device cuda
 	$(PY) benchmarks/bench_em_step.py --device cuda
 

@@ -180,7 +180,7 @@ def merge_section(name: str, section: dict, results: Path = RESULTS, started: fl
     return doc
 
 
-_ORDER = {"gmm": 0, "em_step": 1, "encode": 2, "book": 3, "gmm_cuda": 4, "em_step_cuda": 5}
+_ORDER = {"gmm": 0, "em_step": 1, "encode": 2, "book": 3, "experiment": 4, "gmm_cuda": 5, "em_step_cuda": 6}
 
 
 def add_arguments(parser: argparse.ArgumentParser, smoke_help: str) -> None:

@@ -272,10 +272,30 @@ def book_analysis(run: dict) -> str:
     return text
 
 
+def experiment_lines(sec: dict) -> list[str]:
+    """``make results`` from an empty cache: wall time, the CPU-time bound, where the time goes."""
+    c = sec["cost"]
+    bound = c["cpu_seconds"] / c["workers"]
+    parts = sorted(c["parts"].items(), key=lambda kv: -(kv[1]["train_seconds"] + kv[1]["eval_seconds"]))
+    train = sum(p["train_seconds"] for p in c["parts"].values())
+    total = train + sum(p["eval_seconds"] for p in c["parts"].values())
+    text = (f"Measured: {c['wall_seconds'] / 60:.1f} min wall ({'cold' if c['cold'] else 'partly cached'}, "
+            f"{c['workers']} workers on {c['cpus']} cores, load average {sec.get('load_average_1m', float('nan')):.1f} "
+            f"when this section was written); its jobs used {c['cpu_seconds'] / 60:.1f} min of CPU (one thread "
+            f"each), so on idle cores the same run takes at least {bound / 60:.1f} min. Training is {train / total:.0%} "
+            f"of the job time; the largest parts are " + ", ".join(
+                f"`{run}` ({(p['train_seconds'] + p['eval_seconds']) / total:.0%})" for run, p in parts[:3]) + ".")
+    if c["wall_seconds"] > bound * 1.2:
+        text += (f" The wall time is {c['wall_seconds'] / bound:.2f}x the CPU bound: other work shared the cores "
+                 "(see results/README.md, \"What it cost\"); measure again on idle cores to check the target.")
+    return ["*Analysis (generated from the numbers above).* " + text, ""]
+
+
 SECTIONS = {"gmm": ("GMM E-step: naive broadcast vs the matmul form", gmm_lines),
             "em_step": ("One EM step vs one InfoNCE step", em_lines),
             "encode": ("`encode` vs sentence-transformers", encode_lines),
             "book": ("The book: notebook execution times", book_lines),
+            "experiment": ("The central experiment: `make results` from an empty cache", experiment_lines),
             "gmm_cuda": ("GPU: GMM E-step", gmm_lines),
             "em_step_cuda": ("GPU: EM step with an XLM-R-base-sized encoder", em_lines)}
 
