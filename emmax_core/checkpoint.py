@@ -23,6 +23,8 @@ from pathlib import Path
 
 import torch
 
+from .saving import atomic_json, swap_in
+
 COMPLETE = "COMPLETE"
 STAGE_ORDER = ("init-encoder", "init-gmm", "em")
 #: The objects a trainer registers with ``Accelerator.register_for_checkpointing``, in registration order:
@@ -88,22 +90,6 @@ class Schedulers:
                 self.by_stage[stage][k].load_state_dict(s)
 
 
-def _atomic_json(path: Path, obj) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=float))
-    os.replace(tmp, path)
-
-
-def _swap_in(tmp: Path, final: Path) -> None:
-    """Replace ``final`` by the complete folder ``tmp``; a kill at any point leaves a complete copy."""
-    old = final.with_name(final.name + ".old")
-    if final.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(final, old)
-    os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def _mark_complete(folder: Path, info: dict) -> None:
     with open(folder / COMPLETE, "w") as f:
         f.write(json.dumps(info))
@@ -138,8 +124,8 @@ def save_checkpoint(accelerator, output_dir, info: dict, history: dict) -> None:
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         _mark_complete(tmp, info)
-        _swap_in(tmp, out / "state")
-        _atomic_json(out / "history.json", history)
+        swap_in(tmp, out / "state")
+        atomic_json(out / "history.json", history)
     accelerator.wait_for_everyone()
 
 
@@ -202,5 +188,5 @@ def save_encoder(accelerator, folder, encoder, classifier_state: dict) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
         encoder.save_pretrained(tmp)
         torch.save(classifier_state, tmp / "rank_classifier.pt")
-        _swap_in(tmp, folder)
+        swap_in(tmp, folder)
     accelerator.wait_for_everyone()

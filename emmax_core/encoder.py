@@ -13,7 +13,6 @@ Taught in: notebooks/02_encoders_and_init.ipynb
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import logging
 import os
@@ -32,10 +31,10 @@ from transformers import PreTrainedModel, XLMRobertaConfig, XLMRobertaModel
 from .config import EncoderConfig
 from .mlm_head import MLMHead
 from .pretrained import check_pretrained_source, load_backbone
+from .saving import CONFIG_NAME, model_card, package_version, saved_settings, swap_in
 from .tokenizer import get_tokenizer
 
 logger = logging.getLogger(__name__)
-CONFIG_NAME = "emmax_config.json"
 HEADS_NAME = "emmax_heads.safetensors"
 POOLINGS = ("mean", "cls_pooler")
 
@@ -256,8 +255,8 @@ class SentenceEncoder(nn.Module):
             if heads:
                 save_file(heads, str(tmp / HEADS_NAME))
             (tmp / CONFIG_NAME).write_text(json.dumps(self._emmax_config(), indent=2) + "\n", encoding="utf-8")
-            (tmp / "README.md").write_text(_model_card(self._emmax_config()), encoding="utf-8")
-            _replace_dir(tmp, path)
+            (tmp / "README.md").write_text(model_card(self._emmax_config()), encoding="utf-8")
+            swap_in(tmp, path)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -275,7 +274,7 @@ class SentenceEncoder(nn.Module):
         if not (path / CONFIG_NAME).is_file():
             check_pretrained_source(name, "model")
             return cls.from_config(EncoderConfig(backbone=name, tokenizer=name))
-        settings = _saved_settings(path)
+        settings = saved_settings(path)
         tokenizer = get_tokenizer(str(path))
         backbone = load_backbone(str(path), settings["pooling"] == "cls_pooler")
         model = cls(backbone, tokenizer, pooling=settings["pooling"], projection=settings["projection"],
@@ -295,26 +294,9 @@ class SentenceEncoder(nn.Module):
             "pooling": self.pooling, "projection": self.projection is not None, "mlm": self.mlm_head is not None,
             "max_length": self.max_length, "embedding_dim": self.get_sentence_embedding_dimension(),
             "similarity_fn_name": self.similarity_fn_name, "normalized": True,
-            "versions": {"emmax_core": _package_version(), "torch": torch.__version__,
+            "versions": {"emmax_core": package_version(), "torch": torch.__version__,
                          "transformers": transformers.__version__},
         }
-
-
-def _saved_settings(path: Path) -> dict:
-    """`emmax_config.json` of a `save_pretrained` folder; a corrupt or incomplete folder says how to fix it."""
-    where, fix = f"path_or_hub_id={str(path)!r}", f"save the encoder again with save_pretrained({str(path)!r})"
-    missing = [f for f in ("config.json", "tokenizer_config.json") if not (path / f).is_file()]
-    if not any((path / w).is_file() for w in ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")):
-        missing.append("model.safetensors")
-    if missing:
-        raise FileNotFoundError(f"{where} is an incomplete save_pretrained folder without {missing}: {fix}")
-    try:
-        settings = json.loads((path / CONFIG_NAME).read_text(encoding="utf-8"))
-        if not isinstance(settings, dict) or not {"pooling", "projection", "max_length"} <= settings.keys():
-            raise ValueError("it needs an object with pooling, projection and max_length")
-    except ValueError as error:  # also json.JSONDecodeError and UnicodeDecodeError
-        raise ValueError(f"{where}: {CONFIG_NAME} is corrupt ({error}): {fix}") from error
-    return settings
 
 
 def _tiny_backbone_config(config: EncoderConfig, tokenizer) -> XLMRobertaConfig:
@@ -327,37 +309,4 @@ def _tiny_backbone_config(config: EncoderConfig, tokenizer) -> XLMRobertaConfig:
         max_position_embeddings=config.max_length + 2, type_vocab_size=1,
         pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
-    )
-
-
-def _package_version() -> str:
-    try:
-        return importlib.metadata.version("emmax-core")
-    except importlib.metadata.PackageNotFoundError:  # running from a source tree that is not installed
-        return "unknown"
-
-
-def _replace_dir(src: Path, dst: Path) -> None:
-    """Move the finished folder `src` to `dst`, replacing an existing `dst` with a short backup swap."""
-    backup = None
-    if dst.exists():
-        backup = dst.with_name(f".{dst.name}.old-{os.getpid()}")
-        os.rename(dst, backup)
-    os.rename(src, dst)
-    if backup is not None:
-        shutil.rmtree(backup, ignore_errors=True)
-
-
-def _model_card(settings: dict) -> str:
-    versions = ", ".join(f"{k} {v}" for k, v in settings["versions"].items())
-    return (
-        "---\nlibrary_name: emmax_core\ntags: [sentence-similarity, emma-x, multilingual]\n---\n\n"
-        "# EMMA-X sentence encoder\n\n"
-        "Unit-norm multilingual sentence embeddings trained with `emmax_core` (EMMA-X Book).\n\n"
-        f"- pooling: `{settings['pooling']}`, projection: {settings['projection']}, "
-        f"dimension: {settings['embedding_dim']}, max_length: {settings['max_length']}\n"
-        f"- similarity: {settings['similarity_fn_name']}\n- versions: {versions}\n\n"
-        "```python\nfrom emmax_core import SentenceEncoder\n"
-        "model = SentenceEncoder.from_pretrained(\"path/to/this/folder\")\n"
-        "embeddings = model.encode([\"Hello world\", \"Hallo Welt\"])\n```\n"
     )
