@@ -39,13 +39,14 @@ def test_suites_split_the_headline_from_the_levers(tmp_path):
         ExperimentConfig(suite="everything")
 
 
-def test_cost_reports_the_invocation_that_computed_the_jobs():
+def test_cost_reports_the_latest_invocation_that_computed_jobs():
     def result(run, invocation, start, train, evaluate):
         return {"run": run, "cost": {"invocation": invocation, "started": start, "train_seconds": train,
                                      "eval_seconds": evaluate}}
 
-    results = [result("warmup", 1.0, 100.0, 50.0, 5.0), result("em", 1.0, 160.0, 30.0, 5.0),
-               result("em", 1.0, 160.0, 40.0, 5.0), result("ctl", 2.0, 900.0, 1.0, 1.0), {"run": "bag"}]
+    # invocation 2.0 (the latest) computed three jobs; an earlier one (1.0) computed ctl; bag came from elsewhere
+    results = [result("warmup", 2.0, 100.0, 50.0, 5.0), result("em", 2.0, 160.0, 30.0, 5.0),
+               result("em", 2.0, 160.0, 40.0, 5.0), result("ctl", 1.0, 900.0, 1.0, 1.0), {"run": "bag"}]
     c = cost(results)
     assert c["computed"] == 3 and c["jobs"] == 5 and c["cold"] is False
     assert c["wall_seconds"] == pytest.approx(105.0)  # 100 -> 205

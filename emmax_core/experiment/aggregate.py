@@ -109,8 +109,8 @@ def aggregate(results: list[dict], exp) -> dict:
 def cost(results: list[dict]) -> dict:
     """What the experiment cost when its jobs were computed, read from each job's recorded ``cost``.
 
-    The invocation that computed the most jobs is reported: its wall time (first start to last finish), the
-    CPU seconds its jobs used (each job runs one thread, so this does not grow when other work shares the
+    The latest invocation that computed jobs of this summary is reported: its wall time (first start to last
+    finish), the CPU seconds its jobs used (each job runs one thread, so this does not grow when other work shares the
     cores), and per run its jobs and summed training and evaluation seconds (a job's training includes a
     warm-up it was the first to need). ``cold`` is true when that one invocation computed every job, i.e. it started from an
     empty cache.
@@ -121,7 +121,7 @@ def cost(results: list[dict]) -> dict:
     by_call: dict = {}
     for r in timed:
         by_call.setdefault(r["cost"]["invocation"], []).append(r)
-    call = max(by_call, key=lambda k: len(by_call[k]))
+    call = max(by_call)  # the latest invocation that computed jobs of this summary
     rows = by_call[call]
     ends = [r["cost"]["started"] + r["cost"]["train_seconds"] + r["cost"]["eval_seconds"] for r in rows]
     parts: dict = {}
