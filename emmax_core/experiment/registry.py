@@ -122,7 +122,7 @@ class ExperimentConfig:
     def runs_on(self, fold: str) -> list[str]:
         """The EM-like runs of this experiment's suite on the tiny backbone and ``fold``."""
         headline = self.suite in ("headline", "all")
-        runs = list(self.main_runs) if headline else [r for r in self.lever_baselines]
+        runs = list(self.main_runs if headline else self.lever_baselines)
         if self.suite != "headline":
             runs += [r for r in self.ablations if fold in self.ablation_folds or r in self.two_fold_ablations]
         return list(dict.fromkeys(runs))
