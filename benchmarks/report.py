@@ -59,7 +59,7 @@ def figures_table(doc: dict) -> list[str]:
         for fig in sec.get("figures", []):
             value = _num(fig["value"]) + ("" if fig["unit"] in ("x",) else " ") + fig["unit"]
             lines.append(f"| {name} | {fig['name']} | {value} | {fig.get('target', '–')} | {_met(fig)} | "
-                         f"`{sec['command']}` |")
+                         f"`{fig.get('command', sec['command'])}` |")
     return lines
 
 
