@@ -11,16 +11,24 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..batches import fold_groups
-from ..evaluation.base import macro_mean
 from .registry import BACKBONES, EM_LIKE, RUNS, describe, run_label, split_label
 
 SOURCES = ("udhr", "sphinx", "other")
 KINDS = ("leak_free", "transductive")
 
 
+def _fold_groups(fold: str) -> dict[str, list[str]]:
+    """:func:`emmax_core.batches.fold_groups`, imported when first needed (batches imports torch; reading the
+    registry or committed results does not need it)."""
+    from ..batches import fold_groups
+
+    return fold_groups(fold)
+
+
 def _mean(values) -> float:
     """Mean of the defined values (nan where none is)."""
+    from ..evaluation.base import macro_mean  # on first use: the evaluation package imports scikit-learn
+
     return macro_mean(v for v in values if v == v)
 
 
@@ -35,7 +43,7 @@ def group_accuracy(scores: dict, langs, source: str) -> float:
 
 
 def _cells(result: dict, fold: str, kind: str) -> dict:
-    groups = fold_groups(fold)
+    groups = _fold_groups(fold)
     return {f"{g}/{s}": group_accuracy(result["scores"][kind], langs, s) for g, langs in groups.items()
             for s in SOURCES}
 
@@ -47,7 +55,7 @@ def _delta(cells: dict, base: dict, group: str) -> float:
 def _fold_swap(by_fold: dict, kind: str) -> tuple[float, int, int]:
     """Mean over languages x sources of (acc as NON-PARALLEL - acc as UNSEEN), and #better / #worse."""
     a, b = by_fold["A"]["scores"][kind], by_fold["B"]["scores"][kind]
-    groups = fold_groups("A")
+    groups = _fold_groups("A")
     diffs = []
     for langs, as_np, as_uns in ((groups["NP"], a, b), (groups["UNS"], b, a)):
         for g in langs:
@@ -141,7 +149,7 @@ def backbones(idx: dict, exp) -> dict:
     """Lever (a) per backbone: its warm-up's scores, and the neighbourhood probe (mean and sd over seeds)."""
     from ..corpus import language_info
 
-    a_and_b = fold_groups("A")["NP"] + fold_groups("A")["UNS"]  # a warm-up treats groups A and B alike
+    a_and_b = _fold_groups("A")["NP"] + _fold_groups("A")["UNS"]  # a warm-up treats groups A and B alike
     latin = [g for g in a_and_b if language_info(g)["script"] == "Latn"]  # the MiniLM track's languages
     out = {}
     for b in ("tiny", *exp.backbones):
@@ -149,7 +157,7 @@ def backbones(idx: dict, exp) -> dict:
         if not warm:
             continue
         row = {"description": BACKBONES[b][0], "paper_faithful": BACKBONES[b][2], "latin_langs": latin}
-        for group, langs in (("PAR", fold_groups("A")["PAR"]), ("NP", a_and_b), ("NP_latin", latin)):
+        for group, langs in (("PAR", _fold_groups("A")["PAR"]), ("NP", a_and_b), ("NP_latin", latin)):
             vals = [_mean(group_accuracy(w["scores"]["leak_free"], langs, s) for s in SOURCES) for w in warm]
             row[f"leak_free_{group}"], row[f"leak_free_{group}_spread"] = _mean(vals), _spread(vals)
         for key in ("nn_precision", "recall@10", "reachable", "nn_precision_latin"):
