@@ -154,7 +154,8 @@ def build_experiment_parser() -> argparse.ArgumentParser:
                         "package's emmax_core/data/results/results.json, read by emmax_core.results.load)")
     p.add_argument("--suite", default="headline", choices=SUITES,
                    help="headline (make results): controls, EM, ORACLEs, named variants; levers "
-                        "(make results-levers): ablations and lever (a)'s backbones; all: both")
+                        "(make results-levers): ablations and lever (a)'s backbones; all: both; sweep (make sweep): "
+                        "EM with noisy-ORACLE labels over a precision x recall grid, and the warm-up ladder")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--quick", action="store_true", help="test-sized runs (minutes, not meaningful numbers)")
@@ -166,6 +167,10 @@ def build_experiment_parser() -> argparse.ArgumentParser:
     p.add_argument("--probe-only", nargs="*", default=list(ExperimentConfig.probe_only), choices=list(BACKBONES)[1:],
                    help="backbones measured by warm-up + neighbourhood probe only (no EM runs); "
                         "pass nothing to run EM on every backbone")
+    p.add_argument("--ladder", nargs="*", default=None, choices=list(ExperimentConfig.ladder),
+                   help="the sweep suite's warm-up rungs besides the default (tiny profile: all; colab: none)")
+    p.add_argument("--ladder-seeds", type=int, nargs="+", default=list(ExperimentConfig.ladder_seeds),
+                   help="seeds of the ladder's rungs (each rung trains one warm-up per seed)")
     p.add_argument("--compare-with", default="before_rank_mean_fix", metavar="NAME",
                    help="snapshot of emmax_core.results to compare with in README.md's 'What changed' ('' = none)")
     p.add_argument("--report-only", action="store_true",
@@ -191,9 +196,12 @@ def experiment_main(argv=None) -> int:
         write_report(json.loads(source.read_text()), Path(args.output_dir), args.results_json, before)
         return 0
     default_backbones = ExperimentConfig.backbones if args.profile == "tiny" else ()
+    default_ladder = ExperimentConfig.ladder if args.profile == "tiny" else ()
     exp = ExperimentConfig(seeds=tuple(args.seeds), workers=args.workers, quick=args.quick, profile=args.profile,
                            suite=args.suite, probe_only=tuple(args.probe_only),
-                           backbones=tuple(default_backbones if args.backbones is None else args.backbones))
+                           backbones=tuple(default_backbones if args.backbones is None else args.backbones),
+                           ladder=tuple(default_ladder if args.ladder is None else args.ladder),
+                           ladder_seeds=tuple(args.ladder_seeds))
     summary = run_all(exp, args.output_dir, args.results_json, before, cache_dir=args.cache_dir)
     print(json.dumps(summary["headline"], indent=1))
     return 0

@@ -20,7 +20,7 @@ import yaml
 from .config_checks import Section, check, check_choice, check_positive, unknown_key_error
 
 PROFILES = ("tiny", "colab", "paper")
-LABELLER_NAMES = ("gmm", "oracle", "ctl", "gmm_mnn", "gmm_topk", "oracle_nn", "gmm_curriculum")  # labelling.py
+LABELLER_NAMES = ("gmm", "oracle", "ctl", "gmm_mnn", "gmm_topk", "oracle_nn", "gmm_curriculum", "noisy_oracle")  # labelling.py
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +72,9 @@ class RankConfig(Section):
     labeller: str = "gmm"  # "gmm" (EMMA-X), controls, or a named variant: LABELLER_NAMES, labelling.py
     exclude_empty_rows: bool = False  # drop rows without a positive at some rank from ranking InfoNCE
     confidence_threshold: float | None = None  # ignore GMM labels below this max posterior (< 1 - epsilon)
+    # labeller="noisy_oracle" (the precision-recall sweep): requested precision and recall of its top-rank labels
+    oracle_precision: float = 1.0
+    oracle_recall: float = 1.0
 
     def __post_init__(self) -> None:
         check(self.num_ranks >= 2, "num_ranks", self.num_ranks, "use num_ranks >= 2 (2 = plain InfoNCE)")
@@ -86,6 +89,8 @@ class RankConfig(Section):
         check_choice("labeller", self.labeller, LABELLER_NAMES)
         threshold = self.confidence_threshold
         check(threshold is None or 0 < threshold < 1, "confidence_threshold", threshold, "use null or a value in (0, 1)")
+        check(0 < self.oracle_precision <= 1, "oracle_precision", self.oracle_precision, "use a value in (0, 1]")
+        check(0 <= self.oracle_recall <= 1, "oracle_recall", self.oracle_recall, "use a value in [0, 1]")
 
 
 @dataclasses.dataclass(frozen=True)

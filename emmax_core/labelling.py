@@ -13,6 +13,12 @@ batches:
   neighbour is a true translation, every other non-partner rank 0. It is the ceiling of a *top-1* pseudo-labeller
   that never errs, so its gain ties the backbone's nearest-neighbour precision to what EM could earn.
 
+* ``noisy_oracle``: the ORACLE made as good or as bad as asked, for the map of EM's gain against label quality
+  (book: :ref:`sweep-noisy-oracle`). It keeps a random share ``recall`` of the true translations at ``N-1``
+  and adds wrong ``N-1`` labels on the most similar non-translations, as many as make the top rank's precision
+  ``precision``, so its errors are the confident ones a similarity-driven labeller makes, not random pairs.
+  Everything else is rank 0. With ``precision = recall = 1`` it is the ORACLE.
+
 The named variants (deviations from the paper, never silent replacements; book: :ref:`fidelity-variants`)
 trade the GMM's recall for precision, the lever the top-rank precision diagnostics point at:
 
@@ -80,6 +86,8 @@ def encoder_labels(
     rm_labels: torch.Tensor | None = None,
     topk: int = 3,
     progress: float = 1.0,
+    precision: float = 1.0,
+    recall: float = 1.0,
 ) -> torch.Tensor:
     """Semantic ranks the encoder is trained on (classifier -> encoder supervision).
 
@@ -98,6 +106,8 @@ def encoder_labels(
             ``gmm_topk`` reads ``rm_labels``.
         topk: neighbours per query considered by ``gmm_topk`` (and the final ``k`` of ``gmm_curriculum``).
         progress: share of the EM stage done, in [0, 1] (``gmm_curriculum``'s schedule).
+        precision, recall: ``noisy_oracle``'s requested precision and recall of its top-rank labels (which
+            true translations it keeps is drawn from torch's RNG, which the trainer seeds per batch).
 
     Returns:
         ``(B, Q)`` long ranks in ``0..N-1``; ``-1`` = left out of the loss (self key, ignored pairs).
@@ -115,6 +125,10 @@ def encoder_labels(
         if confidence_threshold is not None:
             unsure = (log_posteriors.max(-1).values.exp() < confidence_threshold) & (labels > 0)
             labels = labels.masked_fill(unsure, -1)
+    elif labeller == "noisy_oracle":
+        if sims is None:
+            raise ValueError("labeller='noisy_oracle' needs sims (its wrong labels are the most similar pairs).")
+        labels = noisy_oracle_labels(truth, sims, partner, num_ranks, precision, recall)
     else:
         labels = torch.zeros(truth.shape, dtype=torch.long, device=truth.device)
         if labeller == "oracle":
@@ -127,6 +141,49 @@ def encoder_labels(
             nn = sims.masked_fill(~cross, float("-inf")).argmax(-1)
             labels[rows, nn] = torch.where(truth[rows, nn], num_ranks - 1, 0)
     return _pin_partner_and_self(labels, partner, num_ranks)
+
+
+def noisy_oracle_labels(
+    truth: torch.Tensor, sims: torch.Tensor, partner: torch.Tensor, num_ranks: int, precision: float, recall: float,
+) -> torch.Tensor:
+    """Top-rank labels at a requested precision and recall (the ``noisy_oracle`` labeller).
+
+    Rows with a translation partner and unaligned rows are labelled separately, so each kind gets the requested
+    values: of the ``T`` true translations among a kind's latent pairs (neither the query's own key nor its
+    partner), ``round(recall * T)`` drawn at random are kept at ``N-1``; then the ``round(kept * (1 - precision)
+    / precision)`` most similar latent non-translations are labelled ``N-1`` too (all of them, if fewer exist).
+    Book: :ref:`sweep-noisy-oracle`.
+
+    Args:
+        truth: ``(B, Q)`` bool true translations (:func:`true_translations`).
+        sims: ``(B, Q)`` similarities of queries and candidates.
+        partner: ``(B,)`` long partner column, ``-1`` for unaligned rows.
+        num_ranks: ``N``.
+        precision: requested share of true translations among the top-rank labels, in (0, 1].
+        recall: requested share of the true translations labelled top rank, in [0, 1].
+
+    Returns:
+        ``(B, Q)`` long: ``N-1`` or 0 (partner and self key not yet pinned; :func:`encoder_labels` does it).
+    """
+    if not (0 < precision <= 1 and 0 <= recall <= 1):
+        raise ValueError(f"precision={precision}, recall={recall}: use precision in (0, 1] and recall in [0, 1].")
+    b, q = truth.shape
+    rows = torch.arange(b, device=truth.device)
+    latent = torch.ones_like(truth)
+    latent[rows, rows] = False
+    has = partner >= 0
+    latent[rows[has], partner[has]] = False
+    top = torch.zeros_like(truth)
+    for kind in (has, ~has):
+        pool = latent & kind[:, None]
+        true = (pool & truth).flatten().nonzero().squeeze(1)
+        kept = true[torch.randperm(len(true), device=truth.device)[: round(recall * len(true))]]
+        wrong_pool = (pool & ~truth).flatten()
+        n_wrong = min(round(len(kept) * (1 - precision) / precision), int(wrong_pool.sum()))
+        wrong = sims.flatten().masked_fill(~wrong_pool, float("-inf")).topk(n_wrong).indices
+        top.view(-1)[kept] = True
+        top.view(-1)[wrong] = True
+    return top.long() * (num_ranks - 1)
 
 
 def _curriculum(labels, sims, query_langs, cand_langs, num_ranks, k):

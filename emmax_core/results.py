@@ -10,6 +10,8 @@ Snapshots kept beside the current results (``load(name)``):
 - ``"results"``: the current summary of ``make results``, the headline suite (tiny profile, 3 seeds x 2 folds).
 - ``"levers"`` (``levers.json``): ``make results-levers``, the ablations and lever (a) beside the runs they are
   read against (``python -m emmax_core.experiment --suite levers``).
+- ``"sweep"`` (``sweep.json``): ``make sweep``, EM with noisy-ORACLE labels over a precision x recall grid and
+  the warm-up ladder; its ``"map"`` key is :func:`emmax_core.experiment.label_map.label_map`'s reading.
 - ``"before_rank_mean_fix"`` (``results_before_rank_mean_fix.json.gz``): the summary as it was before the
   trainer's rank-mean fix, kept so that what the fix changed can be computed (gzipped: it is never rewritten).
 

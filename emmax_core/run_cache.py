@@ -13,9 +13,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 
 from . import __version__
+from .saving import atomic_json
 
 
 def cache_root() -> Path:
@@ -30,7 +32,8 @@ _STAGE1_TRAIN = ("seed", "lr", "weight_decay", "warmup_steps", "init_steps", "in
 _STAGE1_DATA = ("sources", "parallel_langs", "pivot", "leak_free", "udhr_batch_prob", "pairs", "mlm_text")
 #: Fields added after runs were first cached: left out of the key while they hold these defaults, so
 #: adding a backward-compatible option does not invalidate every cached run.
-_ADDED_DEFAULTS = {("data", "pairs"): "pivot", ("data", "mlm_text"): "batch"}
+_ADDED_DEFAULTS = {("data", "pairs"): "pivot", ("data", "mlm_text"): "batch", ("ranks", "oracle_precision"): 1.0,
+                   ("ranks", "oracle_recall"): 1.0}
 
 
 #: Bump when a change to the trainer changes what a run trains, so cached runs of older code are not reused.
@@ -91,8 +94,28 @@ def train_or_load(config, name: str = "run", stages="all", init_from=None, cache
     run.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(run) + ".lock"):  # two processes asking for one run: one trains, the other waits
         if not _done(run, todo):
+            started, cpu = time.time(), time.process_time()
             _train(config, run, todo, init_from, show_progress_bar)
+            atomic_json(run / "timing.json", {"wall_seconds": time.time() - started, "threads": torch_threads(),
+                                              "cpu_seconds": time.process_time() - cpu, "stages": todo})
     return run
+
+
+def torch_threads() -> int:
+    """Threads torch computes with in this process (a run's recorded time depends on it)."""
+    import torch
+
+    return torch.get_num_threads()
+
+
+def run_timing(run) -> dict | None:
+    """What training a cached run cost (``timing.json``: wall and CPU seconds, torch threads), if recorded.
+
+    Written by :func:`train_or_load` when it trains; a run resumed after an interruption records only the
+    resumed part.
+    """
+    path = Path(run) / "timing.json"
+    return json.loads(path.read_text()) if path.exists() else None
 
 
 def _train(config, run: Path, todo: list[str], init_from, show_progress_bar) -> None:

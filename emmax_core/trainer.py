@@ -225,7 +225,8 @@ class EMMAXTrainer:
         truth = true_translations(batch.unit_ids.to(self.device), langs, cand_units, cand_langs)
         enc_labels = encoder_labels(r.labeller, log_post.detach(), partner, truth, r.num_ranks,
                                     r.confidence_threshold, sims.detach(), langs, cand_langs, rm_labels,
-                                    progress=self.progress["em"] / max(self.config.train.em_steps, 1))
+                                    progress=self.progress["em"] / max(self.config.train.em_steps, 1),
+                                    precision=r.oracle_precision, recall=r.oracle_recall)
         loss_rank = ranking_info_nce(sims, enc_labels, self.temperatures, r.exclude_empty_rows)
         loss_gmm = rank_cross_entropy(log_post, clamp_ranks(rm_labels, rows, partner, r.num_ranks),
                                       r.rank_confidence)

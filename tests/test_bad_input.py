@@ -148,6 +148,8 @@ CASES = [
          ("rank_confidence=0.6", "use a value in [0, 0.5] with num_ranks=2")),
     Case("config-momentum", "config", "RankConfig(momentum=1.0)", ValueError, ("momentum=1.0", "use a value in [0, 1)")),
     Case("config-labeller", "config", 'RankConfig(labeller="gmm2")', ValueError, ("labeller='gmm2'", "use one of")),
+    Case("config-oracle-precision", "config", 'RankConfig(labeller="noisy_oracle", oracle_precision=0.0)', ValueError,
+         ("oracle_precision=0.0", "use a value in (0, 1]")),
     Case("config-pooling", "config", 'EncoderConfig(pooling="max")', ValueError,
          ("pooling='max'", "use one of ['mean', 'cls_pooler']")),
     Case("config-num-heads", "config", "EncoderConfig(hidden_size=30, num_heads=4)", ValueError,

@@ -17,12 +17,14 @@ The subpackage, in the order a run goes through it:
 - :mod:`~emmax_core.experiment.runner`: train (or load) and evaluate every job, with a per-model score cache;
 - :mod:`~emmax_core.experiment.aggregate`: tables, headline with spread, fold swap, diagnostics, cost;
 - :mod:`~emmax_core.experiment.report`: ``README.md`` in words generated from the numbers, and its figures
-  (drawn by :mod:`emmax_core.viz`); :mod:`~emmax_core.experiment.comparison`: what changed between two summaries.
+  (drawn by :mod:`emmax_core.viz`); :mod:`~emmax_core.experiment.comparison`: what changed between two summaries;
+- :mod:`~emmax_core.experiment.label_map`: the sweep suite's reading, EM's gain over pseudo-label precision and
+  recall (noisy-ORACLE grid) with the real labellers placed on it, and the warm-up ladder.
 
 ``make results`` runs ``python -m emmax_core.experiment --output-dir results --results-json
 emmax_core/data/results/results.json`` (the headline suite); ``make results-levers`` the ablations and lever (a)
-(command line: :func:`emmax_core.cli.experiment_main`). The general evaluation (:mod:`emmax_core.evaluation`)
-never imports this subpackage.
+and ``make sweep`` the label-quality map (command line: :func:`emmax_core.cli.experiment_main`). The general
+evaluation (:mod:`emmax_core.evaluation`) never imports this subpackage.
 
 Taught in: notebooks/07_evaluation.ipynb and notebooks/09_ablations.ipynb.
 """

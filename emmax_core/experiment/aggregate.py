@@ -70,14 +70,14 @@ def _fold_swap(by_fold: dict, kind: str) -> tuple[float, int, int]:
 def aggregate(results: list[dict], exp) -> dict:
     """Tables per run (group accuracies, deltas, headline with spread over seeds), fold swap, diagnostics."""
     idx = {(r["run"], r["seed"], r["fold"]): r for r in results}
-    runs = [run_label(n, b) for b in ("tiny", *exp.backbones) for n in RUNS
+    runs = [run_label(n, b) for b in ("tiny", *exp.lever_backbones) for n in RUNS
             if any(k[0] == run_label(n, b) for k in idx)]
     tables, swaps, diags = {}, {}, {}
     for kind in KINDS:
         tables[kind] = {}
         for name in runs:
             run, backbone = split_label(name)
-            per_seed, cells_all, d_np, d_uns, fold_a = [], [], [], [], []
+            per_seed, per_job, cells_all, d_np, d_uns, fold_a = [], [], [], [], [], []
             for seed in exp.seeds:
                 base_r = idx.get((run_label("warmup", backbone), seed, "A"))
                 hs = []
@@ -94,11 +94,13 @@ def aggregate(results: list[dict], exp) -> dict:
                         fold_a.append(hs[-1])
                 if hs:
                     per_seed.append(_mean(hs))
+                    per_job += hs
             tables[kind][name] = {
                 "description": describe(name)[0], "paper_faithful": describe(name)[1], "backbone": backbone,
                 "cells": {k: _mean(c[k] for c in cells_all) for k in (cells_all[0] if cells_all else {})},
                 "delta_np": _mean(d_np), "delta_uns": _mean(d_uns),
                 "headline": _mean(per_seed), "spread": _spread(per_seed), "per_seed": per_seed,
+                "per_job": per_job, "job_spread": _spread(per_job),
                 "fold_a": _mean(fold_a), "fold_a_spread": _spread(fold_a),
                 "folds": sorted({k[2] for k in idx if k[0] == name}) if run in EM_LIKE else list(exp.folds),
             }
@@ -109,9 +111,14 @@ def aggregate(results: list[dict], exp) -> dict:
         if split_label(name)[0] in EM_LIKE:
             rows = [idx[k]["diagnostics"] for k in idx if k[0] == name and idx[k]["diagnostics"]]
             diags[name] = {k: _mean(r[k] for r in rows) for k in rows[0] if k != "final_rank_means"} if rows else {}
-    return {"tables": tables, "fold_swap": swaps, "diagnostics": diags, "backbones": backbones(idx, exp),
-            "headline": headline(tables["leak_free"]), "suite": exp.suite, "cost": cost(results),
-            "results": results}
+    summary = {"tables": tables, "fold_swap": swaps, "diagnostics": diags, "backbones": backbones(idx, exp),
+               "headline": headline(tables["leak_free"]), "suite": exp.suite, "cost": cost(results),
+               "results": results}
+    if exp.suite == "sweep":
+        from .label_map import label_map
+
+        summary["map"] = label_map(summary)
+    return summary
 
 
 def cost(results: list[dict]) -> dict:
@@ -152,7 +159,7 @@ def backbones(idx: dict, exp) -> dict:
     a_and_b = _fold_groups("A")["NP"] + _fold_groups("A")["UNS"]  # a warm-up treats groups A and B alike
     latin = [g for g in a_and_b if language_info(g)["script"] == "Latn"]  # the MiniLM track's languages
     out = {}
-    for b in ("tiny", *exp.backbones):
+    for b in ("tiny", *exp.lever_backbones):
         warm = [idx[k] for k in idx if k[0] == run_label("warmup", b)]
         if not warm:
             continue

@@ -33,6 +33,23 @@ RUNS: dict[str, tuple[str, dict, bool]] = {
     "em_fc": ("ablation: fully-connected rank classifier instead of the GMM", {"ranks": {"classifier": "fc"}}, True),
     "em_no_mono": ("ablation: EM without NON-PARALLEL rows", {"train": {"em_mono_per_batch": 0}}, True),
 }
+#: The precision-recall sweep (``make sweep``; book: :ref:`sweep-noisy-oracle`): the noisy ORACLE's requested
+#: precision and recall of top-rank labels. They bracket the real labellers: EM as specified labels at about
+#: (0.003, 0.1) on unaligned rows, ``oracle_nn`` at (1, 0.1), the high-precision variants near (0.25, 0.05). The
+#: corner (1, 1) is the ORACLE itself, whose runs the sweep reuses.
+SWEEP_PRECISION = (1.0, 0.3, 0.03, 0.003)
+SWEEP_RECALL = (1.0, 0.3, 0.1, 0.03)
+
+
+def sweep_run(precision: float, recall: float) -> str:
+    """Run name of one sweep cell: ``"noisy_p0.3_r0.1"``, and ``"oracle"`` for the corner (1, 1)."""
+    return "oracle" if (precision, recall) == (1.0, 1.0) else f"noisy_p{precision:g}_r{recall:g}"
+
+
+RUNS.update({sweep_run(p, r): (f"noisy ORACLE: top-rank labels at precision {p:g}, recall {r:g}",
+                               {"ranks": {"labeller": "noisy_oracle", "oracle_precision": p, "oracle_recall": r}},
+                               True)
+             for p in SWEEP_PRECISION for r in SWEEP_RECALL if sweep_run(p, r) != "oracle"})
 #: Runs trained by the EM stages (stages 2 and 3) from a warm-up; the others are the warm-up itself, plain
 #: InfoNCE continued from it, or the training-free bag of subwords.
 EM_LIKE = tuple(name for name in RUNS if name not in ("bag_of_subwords", "warmup", "infonce"))
@@ -53,7 +70,14 @@ BACKBONES: dict[str, tuple[str, dict, bool]] = {
                "a Latin-script track", {"encoder": "pretrained:minilm",
                                         "train": {"init_steps": 100, "init_pairs_per_batch": 16, "lr": 3e-5,
                                                   "warmup_steps": 10}}, False),
+    # the warm-up ladder (make sweep): the default warm-up trained longer, nothing else changed
+    "steps1600": ("tiny XLM-R, 1,600 steps of xx-English InfoNCE (4x the default warm-up)",
+                  {"train": {"init_steps": 1600}}, True),
+    "steps3200": ("tiny XLM-R, 3,200 steps of xx-English InfoNCE (8x the default warm-up)",
+                  {"train": {"init_steps": 3200}}, True),
 }
+#: The warm-up ladder's rungs above the default: backbones whose only change is more stage-1 steps.
+LADDER = ("steps1600", "steps3200")
 #: EM settings of a backbone whose EM cannot use the tiny preset's (a pretrained model wants a small lr).
 BACKBONE_EM: dict[str, dict] = {
     "minilm": {"train": {"lr": 2e-5, "em_steps": 60, "em_pairs_per_batch": 8, "em_mono_per_batch": 16},
@@ -62,8 +86,9 @@ BACKBONE_EM: dict[str, dict] = {
 
 #: What each suite runs. ``headline`` (``make results``): the controls, EM as specified, the ORACLEs and the
 #: named variants on both folds. ``levers`` (``make results-levers``): the ablations and lever (a)'s
-#: backbones, with the runs they are read against. ``all``: both.
-SUITES = ("headline", "levers", "all")
+#: backbones, with the runs they are read against. ``all``: both. ``sweep`` (``make sweep``): the noisy-ORACLE
+#: grid, the real labellers it places, and the warm-up ladder (EM and ORACLE on each rung).
+SUITES = ("headline", "levers", "all", "sweep")
 
 
 def split_label(label: str) -> tuple[str, str]:
@@ -82,7 +107,7 @@ def describe(label: str) -> tuple[str, bool]:
     run, backbone = split_label(label)
     text, faithful = RUNS[run][0], RUNS[run][2]
     if backbone != "tiny":
-        text, faithful = f"{text}; backbone `{backbone}`: {BACKBONES[backbone][0]}", False
+        text, faithful = f"{text}; backbone `{backbone}`: {BACKBONES[backbone][0]}", faithful and BACKBONES[backbone][2]
     return text, faithful
 
 
@@ -109,6 +134,9 @@ class ExperimentConfig:
     # Backbones measured by their warm-up and neighbourhood probe only: an EM step of MiniLM takes ~5 s on one
     # CPU thread, so its 12 EM runs (3 seeds x 2 folds x em/oracle) would add ~40 min on 2 cores; use a GPU.
     probe_only: tuple[str, ...] = ("minilm",)
+    ladder: tuple[str, ...] = LADDER  # the sweep suite's warm-up rungs (backbones) besides "tiny"
+    grid: tuple[tuple[float, float], ...] | None = None  # sweep cells (precision, recall); None: the full grid
+    ladder_seeds: tuple[int, ...] = (0,)  # seeds of the rungs' warm-ups (a 3,200-step warm-up: ~40 min on CPU)
     catalog_units: int = 80  # held-out / pool units sampled per catalog scope for evaluation
     workers: int = 2
     quick: bool = False  # tiny step counts, for tests
@@ -121,6 +149,9 @@ class ExperimentConfig:
 
     def runs_on(self, fold: str) -> list[str]:
         """The EM-like runs of this experiment's suite on the tiny backbone and ``fold``."""
+        if self.suite == "sweep":  # the grid, and the real labellers it places on the map
+            cells = [sweep_run(p, r) for p, r in self.grid or [(p, r) for p in SWEEP_PRECISION for r in SWEEP_RECALL]]
+            return list(dict.fromkeys([*self.main_runs, *cells]))
         headline = self.suite in ("headline", "all")
         runs = list(self.main_runs if headline else self.lever_baselines)
         if self.suite != "headline":
@@ -129,5 +160,5 @@ class ExperimentConfig:
 
     @property
     def lever_backbones(self) -> tuple[str, ...]:
-        """Lever (a)'s backbones this suite runs (none in the headline suite)."""
-        return () if self.suite == "headline" else self.backbones
+        """The backbones besides "tiny" this suite runs: lever (a)'s, the sweep's ladder, none in the headline."""
+        return {"headline": (), "sweep": self.ladder}.get(self.suite, self.backbones)

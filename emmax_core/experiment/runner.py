@@ -36,12 +36,12 @@ def base_config(seed: int, fold: str, exp: ExperimentConfig, extra: dict | None 
     from ..config import preset
 
     cfg = preset(exp.profile).replace(train={"seed": seed}, data={"fold": fold})
-    if exp.quick:
-        cfg = cfg.replace(train={"init_steps": 4, "gmm_steps": 3, "em_steps": 4, "warmup_steps": 1,
-                                 "em_warmup_steps": 1, "checkpoint_every": 0, "log_every": 1})
     for section_overrides in (exp.overrides, extra or {}):
         if section_overrides:
             cfg = cfg.replace(**_resolve(section_overrides))
+    if exp.quick:  # last, so that a run's own step counts (a ladder rung's warm-up) shrink too
+        cfg = cfg.replace(train={"init_steps": 4, "gmm_steps": 3, "em_steps": 4, "warmup_steps": 1,
+                                 "em_warmup_steps": 1, "checkpoint_every": 0, "log_every": 1})
     return cfg
 
 
@@ -95,7 +95,7 @@ def run_job(job: dict) -> dict:
     import torch
 
     from ..encoder import SentenceEncoder
-    from ..run_cache import run_key, train_or_load
+    from ..run_cache import run_key, run_timing, train_or_load
 
     torch.set_num_threads(job.get("threads", 1))
     exp = ExperimentConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in job["exp"].items()})
@@ -136,8 +136,8 @@ def run_job(job: dict) -> dict:
             "cpu_seconds": time.process_time() - cpu,
             "invocation": job.get("invocation"), "workers": exp.workers, "cpus": os.cpu_count()}
     result = {"run": label, "seed": seed, "fold": fold, "scores": scores, "diagnostics": diag, "cost": cost}
-    if name == "warmup":
-        result["neighbourhood"] = neighbourhood
+    if name == "warmup":  # with what training the warm-up cost, when the run cache recorded it
+        result["neighbourhood"], result["warmup_timing"] = neighbourhood, run_timing(warm)
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp")
     tmp.write_text(json.dumps(result))
@@ -150,10 +150,10 @@ def jobs(exp: ExperimentConfig, cache_dir: Path) -> list[dict]:
     out = []
     for seed in exp.seeds:
         out += [{"run": name, "seed": seed, "fold": "A"} for name in ("bag_of_subwords", "warmup", "infonce")
-                if exp.suite != "levers" or name == "warmup"]
+                if exp.suite not in ("levers", "sweep") or name == "warmup"]
         for fold in exp.folds:
             out += [{"run": r, "seed": seed, "fold": fold} for r in exp.runs_on(fold)]
-        for b in exp.lever_backbones:
+        for b in exp.lever_backbones if exp.suite != "sweep" or seed in exp.ladder_seeds else ():
             out.append({"run": "warmup", "seed": seed, "fold": "A", "backbone": b})
             if b not in exp.probe_only:
                 out += [{"run": r, "seed": seed, "fold": f, "backbone": b}
