@@ -136,3 +136,19 @@ def test_quick_sweep_writes_the_map_with_realised_label_quality(tmp_path, monkey
     readme = (tmp_path / "sweep" / "README.md").read_text()
     assert "## Verdict" in readme and "## The warm-up ladder" in readme and "What it cost" in readme
     assert (tmp_path / "sweep" / "gain_map.png").exists() and (tmp_path / "sweep" / "warmup_ladder.png").exists()
+
+
+def test_sweep_cost_counts_only_the_sweeps_own_jobs():
+    from emmax_core.experiment.label_map import sweep_cost
+
+    def job(run, invocation, start, train):
+        return {"run": run, "cost": {"invocation": invocation, "started": start, "train_seconds": train,
+                                     "eval_seconds": 10.0, "cpu_seconds": train}}
+
+    results = [job("noisy_p1_r0.3", 1.0, 100.0, 90.0), job("noisy_p0.3_r1", 2.0, 150.0, 80.0),
+               job("em@steps3200", 2.0, 400.0, 100.0), job("em", 0.5, 0.0, 70.0),  # from make results' cache
+               job("warmup@steps3200", 2.0, 300.0, 5.0), {"run": "oracle"}]
+    c = sweep_cost({"results": results})
+    assert c["jobs"] == 3 and c["invocations"] == 2
+    assert c["wall_seconds"] == 410.0 and c["cpu_seconds"] == 270.0 and c["eval_seconds"] == 30.0
+    assert sweep_cost({"results": [job("em", 1.0, 0.0, 1.0)]}) == {"jobs": 0}

@@ -145,6 +145,25 @@ def ladder(summary: dict) -> list[dict]:
     return rungs
 
 
+def sweep_cost(summary: dict) -> dict:
+    """What the sweep's own jobs (the noisy-ORACLE cells and the ladder's runs) cost, over every invocation.
+
+    Runs the sweep shares with ``make results`` (EM, the controls, the ORACLE) come from its cache and are not
+    counted; the ladder's warm-ups are counted by their recorded training time (``warmup_seconds`` per rung).
+    ``wall_seconds`` spans the first start to the last finish of these jobs, whichever invocation ran them.
+    """
+    own = [r for r in summary["results"] if "started" in r.get("cost", {}) and (r["run"].startswith("noisy_") or (
+        not r["run"].startswith("warmup") and any(r["run"].endswith(f"@{b}") for b in LADDER)))]
+    if not own:
+        return {"jobs": 0}
+    ends = [r["cost"]["started"] + r["cost"]["train_seconds"] + r["cost"]["eval_seconds"] for r in own]
+    return {"jobs": len(own), "invocations": len({r["cost"]["invocation"] for r in own}),
+            "wall_seconds": max(ends) - min(r["cost"]["started"] for r in own),
+            "cpu_seconds": float(sum(r["cost"].get("cpu_seconds", NAN) for r in own)),
+            "train_seconds": float(sum(r["cost"]["train_seconds"] for r in own)),
+            "eval_seconds": float(sum(r["cost"]["eval_seconds"] for r in own))}
+
+
 def label_map(summary: dict) -> dict:
     """Everything the chapter and ``results/sweep/README.md`` say about the sweep, computed from the summary."""
     cells = grid_cells(summary)
@@ -155,7 +174,8 @@ def label_map(summary: dict) -> dict:
     nearest = min(reachable, key=lambda k: reachable[k]["nearest_paying"]["distance"], default=None)
     return {"cells": cells, "break_even": break_even(cells) if len(measured) == len(cells) else [],
             "labellers": placed, "ladder": ladder(summary), "paying_cells": [c["run"] for c in measured if c["gain"] > 0],
-            "significant_cells": significant, "nearest_labeller": nearest, "measured_cells": len(measured)}
+            "significant_cells": significant, "nearest_labeller": nearest, "measured_cells": len(measured),
+            "cost": sweep_cost(summary)}
 
 
 def plot_gain_map(summary_map: dict, ax=None):
