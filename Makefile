@@ -161,7 +161,7 @@ results-levers: $(STAMP)
 	  --results-json emmax_core/data/results/levers.json
 
 # The map of EM's gain over pseudo-label precision and recall (noisy-ORACLE grid, 2 seeds x 2 folds) and the
-# warm-up ladder (EM and ORACLE on warm-ups of 1,600 and 3,200 steps, seed 0); shares make results' caches.
+# warm-up ladder (EM and ORACLE on warm-ups of 1,600 and 3,200 steps, seeds 0 and 1); shares make results' caches.
 sweep: $(STAMP)
 	$(PY) -m emmax_core.experiment --suite sweep --seeds 0 1 --output-dir results/sweep --cache-dir results/cache \
 	  --results-json emmax_core/data/results/sweep.json

@@ -84,3 +84,28 @@ def test_headline_and_levers_are_separate_snapshots():
     # the runs both contain agree: one cache, one protocol
     for run in ("em", "oracle"):
         assert levers["tables"]["leak_free"][run]["headline"] == headline["tables"]["leak_free"][run]["headline"]
+
+
+def test_the_sweep_is_committed_with_every_cell_measured_and_the_ladder():
+    from emmax_core.experiment.registry import SWEEP_PRECISION, SWEEP_RECALL
+
+    sweep = results.load("sweep")
+    m = sweep["map"]
+    assert sweep["suite"] == "sweep" and len(m["cells"]) == len(SWEEP_PRECISION) * len(SWEEP_RECALL) >= 16
+    assert m["measured_cells"] == len(m["cells"]) and m["break_even"]
+    for c in m["cells"]:
+        assert c["seeds"] >= 2 and c["jobs"] >= 4 and c["spread"] == c["spread"], c["run"]
+        # measured during training (the diagnostics of the cell's own runs), close to what was requested
+        assert abs(c["realised_recall"] - c["recall"]) < 0.02 and abs(c["realised_precision"] / c["precision"] - 1) < 0.1
+    assert {"em", "em_mnn", "em_topk", "em_curriculum", "oracle_nn"} <= set(m["labellers"])
+    rungs = m["ladder"]
+    assert len(rungs) >= 3 and max(r["steps"] for r in rungs) >= 8 * min(r["steps"] for r in rungs)
+    for r in rungs:
+        assert r["warmup_seconds"] > 0 and 0 < r["nn_precision"] < 1 and r["em"]["jobs"] >= 2 and r["oracle"]["jobs"] >= 2
+        assert r["realised_precision"] == r["realised_precision"] and r["realised_recall"] == r["realised_recall"]
+    # one cache, one protocol: the runs the sweep shares with the headline have the same scores
+    head = {(r["run"], r["seed"], r["fold"]): r["scores"] for r in results.load()["results"]}
+    shared = [r for r in sweep["results"] if (r["run"], r["seed"], r["fold"]) in head]
+    assert len(shared) >= 8 and all(r["scores"] == head[(r["run"], r["seed"], r["fold"])] for r in shared)
+    recipe = re.search(r"^sweep:.*\n\t(.+\n\t.+)$", (ROOT / "Makefile").read_text(), flags=re.M).group(1)
+    assert re.search(r"--results-json (\S+)", recipe).group(1) == "emmax_core/data/results/sweep.json"
