@@ -88,8 +88,8 @@ def test_significance_and_paying_cells():
     m = label_map(_summary())
     grid = [(p, r) for p in SWEEP_PRECISION for r in SWEEP_RECALL]
     assert set(m["paying_cells"]) == {sweep_run(p, r) for p, r in grid if _gain(p, r) > 0}
-    # 4 jobs with sd 0.003: significant above 2 standard errors, 0.003
-    assert set(m["significant_cells"]) == {sweep_run(p, r) for p, r in grid if _gain(p, r) > 0.003}
+    # sd 0.003 over 2 seeds: significant above 2 standard errors of the mean, 2 * 0.003 / sqrt(2)
+    assert set(m["significant_cells"]) == {sweep_run(p, r) for p, r in grid if _gain(p, r) > 2 * 0.003 / 2 ** 0.5}
     assert m["significant_cells"] and set(m["significant_cells"]) < set(m["paying_cells"])
 
 
@@ -152,3 +152,16 @@ def test_sweep_cost_counts_only_the_sweeps_own_jobs():
     assert c["jobs"] == 3 and c["invocations"] == 2
     assert c["wall_seconds"] == 410.0 and c["cpu_seconds"] == 270.0 and c["eval_seconds"] == 30.0
     assert sweep_cost({"results": [job("em", 1.0, 0.0, 1.0)]}) == {"jobs": 0}
+
+
+def test_a_labeller_inside_the_paying_region_that_does_not_gain_is_named():
+    from emmax_core.experiment.label_map import verdict_text
+
+    s = _summary()
+    s["tables"]["leak_free"]["em_topk"] = _row(-0.004)
+    s["diagnostics"]["em_topk"] = {"mono_top_precision": 1.0, "mono_top_recall": 1.0, "mono_top_labels": 90.0}
+    m = label_map(s)
+    assert "em_topk" in m["inside"] and m["mismatch"] == ["em_topk"] and m["nearest_labeller"] != "em_topk"
+    text = "\n".join(verdict_text(m))
+    assert "`em_topk` map +0.008, scored -0.004" in text and "do not decide whether EM pays" in text
+

@@ -165,7 +165,8 @@ def sweep_lines(summary: dict) -> list[str]:
     md += ["", "## The grid: EM with noisy-ORACLE labels", "",
            "Requested precision and recall of the top-rank labels, the values realised on unaligned rows during "
            "training (means over logged EM steps and runs), and the gain (leak-free Δ NP − Δ UNS, mean ± sd over "
-           "seeds; sd over seed x fold runs).", "",
+           "seeds of the fold-averaged gain, as in the headline; beside it the sd over the single seed x fold runs, "
+           "larger because a fold's languages can gain more than the other fold's).", "",
            "| run | requested P | requested R | realised P | realised R | labels/batch | gain | sd (runs) |",
            "|---|---|---|---|---|---|---|---|"]
     for c in m["cells"]:
@@ -183,12 +184,12 @@ def sweep_lines(summary: dict) -> list[str]:
                   f"{' (outside the grid: clipped)' if row['outside_grid'] else ''} | {where} |")
     md += ["", "## The warm-up ladder", "",
            "| warm-up steps | warm-up wall time (min) | seeds | NN precision A+B | EM labels P | EM labels R | "
-           "EM gain (sd over runs) | ORACLE gain (sd over runs) |", "|---|---|---|---|---|---|---|---|"]
+           "EM gain (± sd over seeds; runs) | ORACLE gain (± sd over seeds; runs) |", "|---|---|---|---|---|---|---|---|"]
     for r in m["ladder"]:
         md.append(f"| {r['steps']} | {r['warmup_seconds'] / 60:.1f} | {r['warmup_seeds']} | "
                   f"{_pm(r['nn_precision'], r['nn_precision_spread'])} | {_fmt(r['realised_precision'])} | "
-                  f"{_fmt(r['realised_recall'])} | {_signed(r['em']['gain'], r['em']['job_spread'])} ({r['em']['jobs']}) | "
-                  f"{_signed(r['oracle']['gain'], r['oracle']['job_spread'])} ({r['oracle']['jobs']}) |")
+                  f"{_fmt(r['realised_recall'])} | {_signed(r['em']['gain'], r['em']['spread'])} ({r['em']['jobs']}) | "
+                  f"{_signed(r['oracle']['gain'], r['oracle']['spread'])} ({r['oracle']['jobs']}) |")
     md += ["", "Warm-up wall time: one torch thread, as measured when the warm-up was trained (other work may "
            "have shared the cores)."]
     return md
