@@ -132,7 +132,12 @@ def place_labellers(summary: dict, cells: list[dict]) -> dict:
 
 
 def ladder(summary: dict) -> list[dict]:
-    """Per warm-up rung: steps, warm-up wall time, NN precision, realised labels of EM, EM and ORACLE gains."""
+    """Per warm-up rung: steps, warm-up time, NN precision, realised labels of EM, EM and ORACLE gains.
+
+    The warm-up's wall time (mean over seeds) is the run cache's record of its training (``timing.json``) where
+    there is one, else the time of the job that trained it; its CPU time (one thread: what it costs on idle
+    cores) is averaged over the seeds whose record has it (``warmup_cpu_measured``).
+    """
     from ..config import TrainConfig
 
     table, diag, bbs = summary["tables"]["leak_free"], summary["diagnostics"], summary.get("backbones", {})
@@ -143,9 +148,11 @@ def ladder(summary: dict) -> list[dict]:
         warm = [r for r in summary["results"] if r["run"] == run_label("warmup", b)]
         timing = [(r.get("warmup_timing") or {}).get("wall_seconds", r.get("cost", {}).get("train_seconds", NAN))
                   for r in warm]
+        cpu = [t["cpu_seconds"] for r in warm if "cpu_seconds" in (t := r.get("warmup_timing") or {})]
         em, oracle = table[run_label("em", b)], table.get(run_label("oracle", b), {})
         rungs.append({"backbone": b, "steps": BACKBONES[b][1].get("train", {}).get("init_steps", TrainConfig.init_steps),
                       "warmup_seconds": float(np.mean(timing)) if timing else NAN, "warmup_seeds": len(warm),
+                      "warmup_cpu_seconds": float(np.mean(cpu)) if cpu else NAN, "warmup_cpu_measured": len(cpu),
                       "nn_precision": bbs[b]["nn_precision"], "nn_precision_spread": bbs[b]["nn_precision_spread"],
                       "warmup_np": bbs[b]["leak_free_NP"], "warmup_par": bbs[b]["leak_free_PAR"],
                       **_realised(diag.get(run_label("em", b), {})),
