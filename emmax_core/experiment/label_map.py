@@ -21,15 +21,26 @@ LABELLERS = ("em", "em_mnn", "em_topk", "em_curriculum", "oracle_nn")
 NAN = float("nan")
 
 
-def _gain(row: dict) -> dict:
+def _gain(row: dict, pooled: float = NAN) -> dict:
     """Mean gain, sd over seeds (fold-averaged, as the headline) and over seed x fold jobs, how many of each, and
-    the standard error of the mean, ``spread / sqrt(seeds)`` (folds are averaged first: a fold's languages can
-    gain more than the other fold's, which the fold swap cancels)."""
+    the standard error of the mean, ``pooled / sqrt(seeds)``.
+
+    Folds are averaged first: a fold's languages can gain more than the other fold's, which the fold swap
+    cancels. With two seeds a run's own spread has one degree of freedom, so the standard error uses the seed
+    spread pooled over the grid's cells (:func:`pooled_spread`), the same protocol everywhere.
+    """
     seeds = len(row.get("per_seed", []))
-    spread = row.get("spread", NAN)
-    return {"gain": row.get("headline", NAN), "spread": spread, "job_spread": row.get("job_spread", NAN),
-            "seeds": seeds, "jobs": len(row.get("per_job", [])),
-            "stderr": spread / np.sqrt(seeds) if seeds > 1 else NAN}
+    return {"gain": row.get("headline", NAN), "spread": row.get("spread", NAN),
+            "job_spread": row.get("job_spread", NAN), "seeds": seeds, "jobs": len(row.get("per_job", [])),
+            "stderr": pooled / np.sqrt(seeds) if seeds > 1 else NAN}
+
+
+def pooled_spread(summary: dict) -> float:
+    """Root mean square of the grid cells' spreads over seeds: the noise of one seed's fold-averaged gain."""
+    table = summary["tables"]["leak_free"]
+    var = [table[n]["spread"] ** 2 for n in (sweep_run(p, r) for p in SWEEP_PRECISION for r in SWEEP_RECALL)
+           if n in table and table[n]["spread"] == table[n]["spread"]]
+    return float(np.sqrt(np.mean(var))) if var else NAN
 
 
 def _realised(diag: dict) -> dict:
@@ -40,8 +51,8 @@ def _realised(diag: dict) -> dict:
 
 def grid_cells(summary: dict) -> list[dict]:
     """One dict per (requested precision, recall) cell: its run, gain with spread, realised label quality."""
-    table, diag = summary["tables"]["leak_free"], summary["diagnostics"]
-    return [{"run": sweep_run(p, r), "precision": p, "recall": r, **_gain(table.get(sweep_run(p, r), {})),
+    table, diag, pooled = summary["tables"]["leak_free"], summary["diagnostics"], pooled_spread(summary)
+    return [{"run": sweep_run(p, r), "precision": p, "recall": r, **_gain(table.get(sweep_run(p, r), {}), pooled),
              **_realised(diag.get(sweep_run(p, r), {}))} for p in SWEEP_PRECISION for r in SWEEP_RECALL]
 
 
@@ -89,8 +100,10 @@ def break_even(cells: list[dict]) -> list[dict]:
     return out
 
 
-def nearest_paying_point(cells: list[dict], precision: float, recall: float, resolution: int = 121) -> dict | None:
-    """The point of the grid where the interpolated gain is > 0 nearest to (precision, recall) in log10 units.
+def nearest_paying_point(cells: list[dict], precision: float, recall: float, threshold: float = 0.0,
+                         resolution: int = 121) -> dict | None:
+    """The point of the grid where the interpolated gain is above ``threshold`` nearest to (precision, recall),
+    in log10 units. :func:`label_map` passes two standard errors of a cell's mean: where the map pays beyond noise.
 
     Returns ``None`` when no point pays, else the point, its distance and the factors of precision and recall
     the labeller would need (``point / labeller``).
@@ -98,7 +111,7 @@ def nearest_paying_point(cells: list[dict], precision: float, recall: float, res
     lp, lr, _ = surface(cells)
     gp, gr = np.meshgrid(np.linspace(lp[0], lp[-1], resolution), np.linspace(lr[0], lr[-1], resolution),
                          indexing="ij")
-    pays = interpolate(cells, 10 ** gp, 10 ** gr) > 0
+    pays = interpolate(cells, 10 ** gp, 10 ** gr) > threshold
     if not pays.any():
         return None
     d = np.hypot(gp - np.log10(precision), gr - np.log10(recall))
@@ -106,6 +119,12 @@ def nearest_paying_point(cells: list[dict], precision: float, recall: float, res
     p, r = float(10 ** gp[i]), float(10 ** gr[i])
     return {"precision": p, "recall": r, "distance": float(d[i]), "precision_factor": p / precision,
             "recall_factor": r / recall}
+
+
+def reliable_gain(cells: list[dict]) -> float:
+    """Two standard errors of a cell's mean gain: the map pays beyond noise where it gains more (0 if unknown)."""
+    se = [c["stderr"] for c in cells if c["stderr"] == c["stderr"]]
+    return 2 * max(se) if se else 0.0
 
 
 def place_labellers(summary: dict, cells: list[dict]) -> dict:
@@ -116,7 +135,7 @@ def place_labellers(summary: dict, cells: list[dict]) -> dict:
     for name in (*LABELLERS, *(run_label("em", b) for b in LADDER)):
         if name not in table or name not in diag:
             continue
-        row = {**_gain(table[name]), **_realised(diag[name])}
+        row = {**_gain(table[name], pooled_spread(summary)), **_realised(diag[name])}
         p, r = row["realised_precision"], row["realised_recall"]
         if not (p == p and r == r and p > 0 and r > 0):
             continue
@@ -126,7 +145,7 @@ def place_labellers(summary: dict, cells: list[dict]) -> dict:
         # the map and the labeller disagree beyond two standard errors of their difference
         row["differs_from_map"] = bool(abs(row["map_gain"] - row["gain"])
                                        > 2 * np.hypot(row["map_stderr"], row["stderr"]))
-        row["nearest_paying"] = nearest_paying_point(cells, p, r)
+        row["nearest_paying"] = nearest_paying_point(cells, p, r, reliable_gain(cells))
         out[name] = row
     return out
 
@@ -185,12 +204,14 @@ def label_map(summary: dict) -> dict:
     placed = place_labellers(summary, cells)
     measured = [c for c in cells if c["gain"] == c["gain"]]
     significant = [c["run"] for c in measured if c["gain"] > 2 * c["stderr"]]  # nan stderr: never
-    inside = [k for k, v in placed.items() if v["map_gain"] > 0]  # where the noisy ORACLE gains
+    inside = [k for k, v in placed.items() if v["map_gain"] > reliable_gain(cells)]  # the map pays beyond noise
     # the labeller nearest to the paying region, among those outside it
     reachable = {k: v for k, v in placed.items() if v["nearest_paying"] is not None and k not in inside}
     nearest = min(reachable, key=lambda k: reachable[k]["nearest_paying"]["distance"], default=None)
-    return {"cells": cells, "break_even": break_even(cells) if len(measured) == len(cells) else [],
-            "labellers": placed, "inside": inside, "mismatch": [k for k in inside if not placed[k]["gain"] > 0 and placed[k]["differs_from_map"]],
+    return {"cells": cells, "pooled_spread": pooled_spread(summary), "reliable_gain": reliable_gain(cells),
+            "break_even": break_even(cells) if len(measured) == len(cells) else [],
+            "labellers": placed, "inside": inside, "mismatch": [k for k in inside
+                                                     if not placed[k]["gain"] > 0 and placed[k]["differs_from_map"]],
             "ladder": ladder(summary), "paying_cells": [c["run"] for c in measured if c["gain"] > 0],
             "significant_cells": significant, "nearest_labeller": nearest, "measured_cells": len(measured),
             "cost": sweep_cost(summary)}
@@ -212,21 +233,25 @@ def plot_gain_map(summary_map: dict, ax=None):
     plt.colorbar(mesh, ax=ax, label="gain: leak-free Δ NP − Δ UNS")
     for c in cells:
         if c["gain"] == c["gain"]:
-            sd = f"\n±{c['spread']:.3f}" if c["spread"] == c["spread"] else ""
-            ax.text(c["precision"], c["recall"], f"{c['gain']:+.3f}{sd}", ha="center", va="center", fontsize=7,
-                    color="0.3")
+            ax.text(c["precision"], c["recall"], f"{c['gain']:+.3f}" + "*" * (c["run"] in summary_map.get(
+                "significant_cells", [])), ha="center", va="center", fontsize=8, color="0.25")
     gp, gr = np.meshgrid(np.linspace(lp[0], lp[-1], 121), np.linspace(lr[0], lr[-1], 121), indexing="ij")
     fine = interpolate(cells, 10 ** gp, 10 ** gr)
-    if np.isfinite(fine).any() and np.nanmin(fine) < 0 < np.nanmax(fine):
-        ax.contour(10 ** gp, 10 ** gr, fine, levels=[0.0], colors="k", linewidths=2)
+    for level, style in ((0.0, "solid"), (summary_map.get("reliable_gain", 0.0), "dashed")):
+        if np.isfinite(fine).any() and np.nanmin(fine) < level < np.nanmax(fine):
+            ax.contour(10 ** gp, 10 ** gr, fine, levels=[level], colors="k", linewidths=2, linestyles=style)
     lo_p, lo_r = edges[0][0], edges[1][0]
     for name, row in summary_map["labellers"].items():
         p, r = max(row["realised_precision"], lo_p * 1.1), max(row["realised_recall"], lo_r * 1.1)
         ax.plot(p, r, marker="v" if row["outside_grid"] else "o", ms=8, mfc="gold", mec="k")
-        ax.annotate(f"{name} ({row['gain']:+.3f})", (p, r), textcoords="offset points", xytext=(6, -12), fontsize=8,
+        above = name in ("em", "em_mnn", "oracle_nn")  # neighbours on the map get their names on either side
+        ax.annotate(f"{name} ({row['gain']:+.3f})", (p, r), textcoords="offset points",
+                    xytext=(6, 6) if above else (6, -14), fontsize=8,
                     bbox={"boxstyle": "round,pad=0.15", "fc": "white", "alpha": 0.8, "lw": 0})
     ax.set(xscale="log", yscale="log", xlabel="precision of top-rank labels (unaligned rows)",
-           ylabel="recall of true translations", title="EM's gain by pseudo-label quality (black: zero gain)")
+           ylabel="recall of true translations",
+           title="EM's gain by pseudo-label quality\n(solid: zero gain; dashed and *: gain above two standard "
+                 f"errors, {summary_map.get('reliable_gain', NAN):.3f})")
     return ax
 
 
@@ -275,9 +300,12 @@ def verdict_text(summary_map: dict) -> list[str]:
     else:
         lines.append(f"- Only {m['measured_cells']} of {len(m['cells'])} cells are measured: no break-even line yet.")
     seeds = max((c["seeds"] for c in m["cells"]), default=0)
-    lines.append(f"- {len(m['paying_cells'])} of {m['measured_cells']} cells gain on average and "
-                 f"{len(m['significant_cells'])} by more than two standard errors of their mean over {seeds} seeds "
-                 f"(each averaged over both folds): " + (", ".join(f"`{c}`" for c in m["significant_cells"]) or "none")
+    se = m.get("pooled_spread", NAN) / np.sqrt(seeds) if seeds > 1 else NAN
+    lines.append(f"- Noise: one seed's fold-averaged gain varies by {m.get('pooled_spread', NAN):.3f} (sd over seeds, "
+                 f"pooled over the cells), so two standard errors of a cell's mean over {seeds} seeds are "
+                 f"{2 * se:.3f}. {len(m['paying_cells'])} of {m['measured_cells']} cells gain on average and "
+                 f"{len(m['significant_cells'])} by more than that: "
+                 + (", ".join(f"`{c}`" for c in m["significant_cells"]) or "none")
                  + ". The zero line is drawn through the means; where the gains are within noise, so is the line.")
     placed = m["labellers"]
     if "em" in placed:
@@ -287,12 +315,11 @@ def verdict_text(summary_map: dict) -> list[str]:
                      f"and scored {em['gain']:+.3f}" + (f"; the map predicts {em['map_gain']:+.3f} there."
                                                         if em["map_gain"] == em["map_gain"] else "."))
     inside = m.get("inside", [])
-    if inside:
-        lines.append(f"- At the precision and recall measured on their own runs, the map predicts a gain for "
-                     f"{len(inside)} of {len(placed)} real labellers: " + "; ".join(
-                         f"`{k}` map {placed[k]['map_gain']:+.3f}, scored {placed[k]['gain']:+.3f}" for k in inside)
-                     + f". {sum(placed[k]['gain'] > 0 for k in inside)} of them gain themselves; "
-                     f"{len(m['mismatch'])} score below the map by more than two standard errors of the difference.")
+    lines.append("- At the precision and recall measured on their own runs the map reads: " + "; ".join(
+        f"`{k}` {v['map_gain']:+.3f} (it scored {v['gain']:+.3f})" for k, v in placed.items())
+        + f". It predicts a gain beyond noise (above {m.get('reliable_gain', NAN):.3f}) for {len(inside)} of them"
+        + (": " + ", ".join(f"`{k}`" for k in inside) if inside else "")
+        + f"; {len(m['mismatch'])} score below the map by more than two standard errors of the difference.")
     if m.get("mismatch"):
         lines.append("- So at this scale the precision and recall of the top rank do not decide whether EM pays: a "
                      "noisy ORACLE with the same top-rank quality gains where " + ", ".join(
@@ -304,9 +331,10 @@ def verdict_text(summary_map: dict) -> list[str]:
     name = m["nearest_labeller"]
     if name is not None:
         near, row = placed[name]["nearest_paying"], placed[name]
-        lines.append(f"- Of the labellers outside the paying region, the nearest to it is `{name}` (precision "
+        lines.append(f"- Of the labellers outside the region where the map pays beyond noise, the nearest to it is "
+                     f"`{name}` (precision "
                      f"{row['realised_precision']:.3f}, recall {row['realised_recall']:.3f}): the nearest point of "
-                     f"the map that gains is precision {_pct(near['precision'])}, recall {_pct(near['recall'])}, i.e. {near['precision_factor']:.2g}x "
+                     f"the map that gains beyond noise is precision {_pct(near['precision'])}, recall {_pct(near['recall'])}, i.e. {near['precision_factor']:.2g}x "
                      f"its precision and {near['recall_factor']:.2g}x its recall.")
     rungs = m["ladder"]
     if len(rungs) > 1:
