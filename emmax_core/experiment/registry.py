@@ -38,6 +38,7 @@ RUNS: dict[str, tuple[str, dict, bool]] = {
 #: (0.003, 0.1) on unaligned rows, ``oracle_nn`` at (1, 0.1), the high-precision variants near (0.25, 0.05). The
 #: corner (1, 1) is the ORACLE itself, whose runs the sweep reuses.
 SWEEP_PRECISION = (1.0, 0.3, 0.03, 0.003)
+#: The sweep's requested recalls: the share of the true translations the noisy ORACLE labels top rank.
 SWEEP_RECALL = (1.0, 0.3, 0.1, 0.03)
 
 
