@@ -131,11 +131,11 @@ def place_labellers(summary: dict, cells: list[dict]) -> dict:
     """Every real labeller (and EM on each ladder rung) at its measured precision and recall, with its gain."""
     table, diag = summary["tables"]["leak_free"], summary["diagnostics"]
     lp, lr, _ = surface(cells)
-    out = {}
+    pooled, reliable, out = pooled_spread(summary), reliable_gain(cells), {}
     for name in (*LABELLERS, *(run_label("em", b) for b in LADDER)):
         if name not in table or name not in diag:
             continue
-        row = {**_gain(table[name], pooled_spread(summary)), **_realised(diag[name])}
+        row = {**_gain(table[name], pooled), **_realised(diag[name])}
         p, r = row["realised_precision"], row["realised_recall"]
         if not (p == p and r == r and p > 0 and r > 0):
             continue
@@ -145,7 +145,7 @@ def place_labellers(summary: dict, cells: list[dict]) -> dict:
         # the map and the labeller disagree beyond two standard errors of their difference
         row["differs_from_map"] = bool(abs(row["map_gain"] - row["gain"])
                                        > 2 * np.hypot(row["map_stderr"], row["stderr"]))
-        row["nearest_paying"] = nearest_paying_point(cells, p, r, reliable_gain(cells))
+        row["nearest_paying"] = nearest_paying_point(cells, p, r, reliable)
         out[name] = row
     return out
 
